@@ -1,0 +1,272 @@
+"""The JSON API frame: `/api/v1/`, Bearer keys, problem+json errors and `Idempotency-Key`.
+
+django-ninja gives typed request/response schemas from pydantic and the OpenAPI document that
+`/api/v1/openapi.json` serves and schemathesis can fuzz, with no serializer layer to maintain.
+The apps add their routers in `credits_portal/urls.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import connection, transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from ninja import NinjaAPI, Router, Schema
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from credits_portal.exceptions import PortalError
+from credits_portal.models import ApiKey, IdempotencyKey
+from credits_portal.services import api_key_authenticate
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> JsonResponse:
+    """An RFC 9457 problem document; `code` names the problem type (`no_seats`, …)."""
+    body: dict[str, Any] = {
+        "type": f"urn:credits-portal:problem:{code}" if code else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+class ApiProblem(Exception):
+    """Raise from an endpoint to answer with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.kwargs = status, title, detail, kwargs
+
+
+class KeyAuth(HttpBearer):
+    """A Bearer key of this organisation; a key of the wrong scope is a 403, not a 401."""
+
+    openapi_scheme = "bearer"
+
+    def __init__(self, *scopes: str) -> None:
+        super().__init__()
+        self.scopes = scopes
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        key = getattr(request, "api_key", None) or api_key_authenticate(token)
+        if key is None:
+            return None
+        if key.scope not in self.scopes:
+            wanted = " or ".join(self.scopes)
+            raise AuthorizationError(message=f"This endpoint needs a key with the {wanted} scope.")
+        request.api_key = key
+        request.organisation = key.organisation
+        return key
+
+
+admin_auth = KeyAuth("admin")
+platform_auth = KeyAuth("platform")
+any_key_auth = KeyAuth("admin", "platform")
+
+
+def _field_name(loc: list[Any]) -> str:
+    # ninja locates errors as ["body", "payload", "field", …]; the client knows only "field".
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "payload", "data")]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        errors.setdefault(_field_name(list(error.get("loc", []))), []).append(error.get("msg", ""))
+    return problem(
+        422, "Invalid values", "Some fields have invalid values.", code="validation", errors=errors
+    )
+
+
+def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = problem(
+        401, "Unauthorized", "Send a valid API key as `Authorization: Bearer <key>`."
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return problem(413, "Request body too large", f"At most {limit} bytes.", code="too_large")
+
+
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, RequestDataTooBig):
+        return _too_large(request, exc)
+    if exc.status_code == 400:
+        return problem(400, "Malformed request", "The body is not valid JSON.", code="malformed")
+    return problem(exc.status_code, str(exc))
+
+
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return problem(404, "Not found", "No such object in this organisation.")
+
+
+def _api_problem(request: HttpRequest, exc: ApiProblem) -> HttpResponse:
+    return problem(exc.status, exc.title, exc.detail, **exc.kwargs)
+
+
+def _portal_error(request: HttpRequest, exc: PortalError) -> HttpResponse:
+    errors = {exc.field: [exc.message]} if exc.field else None
+    return problem(422, "Invalid values", exc.message, code="validation", errors=errors)
+
+
+def build_api(**kwargs: Any) -> NinjaAPI:
+    """A NinjaAPI that answers every error as problem+json."""
+    built = NinjaAPI(**kwargs)
+    for exc_class, handler in [
+        (ValidationError, _validation_error),
+        (AuthenticationError, _authentication_error),
+        (HttpError, _http_error),
+        (RequestDataTooBig, _too_large),
+        (Http404, _not_found),
+        (ApiProblem, _api_problem),
+        (PortalError, _portal_error),
+    ]:
+        built.add_exception_handler(exc_class, handler)
+    return built
+
+
+def _fingerprint(request: HttpRequest) -> str:
+    digest = hashlib.sha256()
+    for part in (request.method or "", request.path, request.body):
+        digest.update(part if isinstance(part, bytes) else part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyKey) -> HttpResponse:
+    response = HttpResponse(
+        bytes(record.response_body), status=record.status_code, content_type=record.content_type
+    )
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`Idempotency-Key` for one endpoint: `@decorate_view(idempotent)` under the route.
+
+    The same key with the same body answers the first response again without running anything;
+    with another body it is a 409. Requests with the same key are serialised by an advisory
+    lock, and the operation and the stored response commit together, so a crash leaves neither.
+    5xx responses are not kept: the client may retry them.
+    """
+
+    @wraps(run)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        key_text = request.headers.get(IDEMPOTENCY_HEADER)
+        if not key_text:
+            return run(request, *args, **kwargs)
+        if len(key_text) > 255:
+            return problem(400, "Idempotency-Key too long", "Use at most 255 characters.")
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        api_key = api_key_authenticate(token) if token else None
+        if api_key is None:
+            return run(request, *args, **kwargs)  # the endpoint's own auth answers 401
+        try:
+            fingerprint = _fingerprint(request)
+        except RequestDataTooBig as exc:
+            return _too_large(request, exc)
+        request.api_key = api_key
+        organisation = api_key.organisation
+        lock_id = int.from_bytes(
+            hashlib.sha256(f"{organisation.pk}:{key_text}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+            fresh_after = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+            IdempotencyKey.objects.filter(
+                organisation=organisation, key=key_text, created_at__lt=fresh_after
+            ).delete()
+            record = IdempotencyKey.objects.filter(organisation=organisation, key=key_text).first()
+            if record is not None:
+                if record.fingerprint != fingerprint:
+                    return problem(
+                        409,
+                        "Idempotency-Key reused",
+                        "This Idempotency-Key was used with another request.",
+                        code="idempotency_key_reused",
+                    )
+                return _replay(record)
+            response = run(request, *args, **kwargs)
+            if response.status_code < 500:
+                IdempotencyKey.objects.create(
+                    organisation=organisation,
+                    key=key_text,
+                    fingerprint=fingerprint,
+                    status_code=response.status_code,
+                    response_body=response.content,
+                    content_type=response.get("Content-Type", "application/json"),
+                )
+            return response
+
+    return wrapped
+
+
+def idempotency_keys_purge() -> int:
+    """Forget responses older than the replay window (IDEMPOTENCY_KEY_TTL_HOURS)."""
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+class OrganisationOut(Schema):
+    slug: str
+    name: str
+    currency: str
+    country: str
+    commerce: str
+    scope: str
+
+
+router = Router(tags=["organisation"])
+
+
+@router.get("/organisation", response=OrganisationOut, auth=any_key_auth)
+def organisation_detail(request: HttpRequest) -> dict[str, str]:
+    """The organisation the key belongs to, and the key's scope. Either scope may ask."""
+    organisation = request.organisation
+    return {
+        "slug": organisation.slug,
+        "name": organisation.name,
+        "currency": str(organisation.currency),
+        "country": organisation.country.code,
+        "commerce": organisation.commerce,
+        "scope": request.api_key.scope,
+    }
+
+
+api = build_api(
+    title="credits_portal API",
+    version="1",
+    description="Prepaid communications credits: accounts, licenses, call authorization and usage.",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    urls_namespace="api",
+)
+api.add_router("", router)

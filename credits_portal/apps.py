@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CreditsPortalConfig(AppConfig):
+    name = "credits_portal"
+    verbose_name = "Organisations and access"

@@ -1,0 +1,19 @@
+"""The Celery app (`celery -A credits_portal worker|beat`) and the one beat schedule."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "credits_portal.settings")
+
+app = Celery("credits_portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "purge-idempotency-keys": {
+        "task": "credits_portal.tasks.purge_idempotency_keys",
+        "schedule": crontab(minute=17, hour="*"),
+    },
+}

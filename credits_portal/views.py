@@ -1,0 +1,96 @@
+import redis
+from django.conf import settings
+from django.contrib import messages
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from credits_portal import services
+from credits_portal.forms import ApiKeyForm, OrganisationSwitchForm
+from credits_portal.models import ApiKey
+from credits_portal.permissions import MATRIX, Capability
+from credits_portal.tenancy import SESSION_KEY, require_capability, require_member
+
+
+@require_member
+def home(request: HttpRequest) -> HttpResponse:
+    organisation = request.organisation
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "capabilities": sorted(MATRIX[request.membership.role], key=list(Capability).index),
+            "member_count": organisation.memberships.count(),
+        },
+    )
+
+
+@require_POST
+@require_member
+def switch_organisation(request: HttpRequest) -> HttpResponse:
+    form = OrganisationSwitchForm(request.POST)
+    slugs = {m.organisation.slug for m in request.memberships}
+    if not form.is_valid() or form.cleaned_data["organisation"] not in slugs:
+        raise Http404
+    request.session[SESSION_KEY] = form.cleaned_data["organisation"]
+    return redirect("home")
+
+
+def _get_api_key_for(request: HttpRequest, prefix: str) -> ApiKey:
+    return get_object_or_404(ApiKey, organisation=request.organisation, prefix=prefix)
+
+
+@require_GET
+@require_capability(Capability.API_KEYS_MANAGE)
+def api_key_list(request: HttpRequest) -> HttpResponse:
+    keys = ApiKey.objects.filter(organisation=request.organisation).select_related("created_by")
+    return render(request, "portal/api_key_list.html", {"keys": keys})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.API_KEYS_MANAGE)
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        key, plain = services.api_key_create(
+            organisation=request.organisation, created_by=request.user, **form.cleaned_data
+        )
+        # The plain key is rendered once, in this response, and never stored.
+        return render(request, "portal/api_key_created.html", {"key": key, "plain": plain})
+    return render(request, "portal/api_key_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.API_KEYS_MANAGE)
+def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+    key = _get_api_key_for(request, prefix)
+    if request.method == "POST":
+        services.api_key_revoke(key=key)
+        messages.success(request, f"The key “{key.name}” is revoked; requests with it now get 401.")
+        return redirect("api_key_list")
+    return render(request, "portal/api_key_revoke.html", {"key": key})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database and Redis reachability, for load balancers and the compose file."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {exc.__class__.__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )

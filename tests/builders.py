@@ -1,0 +1,34 @@
+"""Builders for test objects, through the same services the product uses."""
+
+from __future__ import annotations
+
+import itertools
+
+from credits_portal import services
+from credits_portal.models import Organisation, User
+from credits_portal.permissions import Role
+
+PASSWORD = "Correct-Horse-Battery-9"
+_seq = itertools.count(1)
+
+
+def make_org(slug: str | None = None, **fields) -> Organisation:
+    slug = slug or f"org-{next(_seq)}"
+    fields.setdefault("name", slug.title())
+    return services.organisation_create(slug=slug, **fields)
+
+
+def make_member(
+    organisation: Organisation, role: str = Role.GLOBAL, email: str | None = None
+) -> User:
+    email = email or f"{role}-{next(_seq)}@{organisation.slug}.example"
+    return services.membership_grant(
+        organisation=organisation, email=email, role=role, password=PASSWORD
+    ).user
+
+
+def make_api_key(organisation: Organisation, scope: str = "admin") -> str:
+    _key, plain = services.api_key_create(
+        organisation=organisation, name=f"{scope} key", scope=scope
+    )
+    return plain

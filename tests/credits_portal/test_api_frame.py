@@ -1,0 +1,128 @@
+"""The API frame: Bearer keys and scopes, problem+json errors, body limits, schema and docs."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client, override_settings
+
+from credits_portal import services
+from credits_portal.models import ApiKey
+from tests.builders import make_api_key
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/organisation"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    return body
+
+
+@pytest.mark.parametrize("scope", ["admin", "platform"])
+def test_a_key_reads_its_own_organisation(client, org, other_org, scope):
+    response = client.get(URL, **bearer(make_api_key(org, scope)))
+    assert response.status_code == 200
+    assert response.json() == {
+        "slug": "contoso",
+        "name": "Contoso Ltd",
+        "currency": "USD",
+        "country": "US",
+        "commerce": "legacy",
+        "scope": scope,
+    }
+    assert ApiKey.objects.get(organisation=org).last_used_at is not None
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer nonsense", "Bearer cpk_000000000000_wrong", "Basic dXNlcjpwYXNz"],
+)
+def test_no_or_bad_key_is_401(client, org, header):
+    make_api_key(org)
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    body = assert_problem(client.get(URL, **extra), 401)
+    assert body["title"] == "Unauthorized"
+
+
+def test_a_right_prefix_with_a_wrong_secret_is_401(client, org):
+    plain = make_api_key(org)
+    tampered = plain[:-4] + ("AAAA" if not plain.endswith("AAAA") else "BBBB")
+    assert_problem(client.get(URL, **bearer(tampered)), 401)
+
+
+def test_a_revoked_key_is_401(client, org):
+    plain = make_api_key(org)
+    services.api_key_revoke(key=ApiKey.objects.get())
+    assert_problem(client.get(URL, **bearer(plain)), 401)
+
+
+def test_openapi_schema_and_docs_are_served(client):
+    schema = client.get("/api/v1/openapi.json")
+    assert schema.status_code == 200
+    assert "/api/v1/organisation" in schema.json()["paths"]
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_unknown_api_path_is_a_404_problem(client, org):
+    response = client.get("/api/v1/nothing-here", **bearer(make_api_key(org)))
+    assert response.status_code == 404
+
+
+@pytest.mark.urls("tests.credits_portal.idempotency_urls")
+class TestBodies:
+    url = "/api/contacts"
+
+    def test_malformed_json_is_400(self, client, org):
+        response = client.post(
+            self.url, "{not json", content_type="application/json", **bearer(make_api_key(org))
+        )
+        assert_problem(response, 400)
+        assert not org.billing_contacts.exists()
+
+    def test_invalid_values_are_422_naming_the_field(self, client, org):
+        response = client.post(
+            self.url, {"email": ["x"]}, content_type="application/json", **bearer(make_api_key(org))
+        )
+        body = assert_problem(response, 422)
+        assert list(body["errors"]) == ["email"]
+
+    def test_a_domain_refusal_is_422_naming_the_field(self, client, org):
+        key = bearer(make_api_key(org))
+        client.post(self.url, {"email": "ap@x.example"}, content_type="application/json", **key)
+        response = client.post(
+            self.url, {"email": "ap@x.example"}, content_type="application/json", **key
+        )
+        body = assert_problem(response, 422)
+        assert body["errors"] == {"email": ["ap@x.example is already a billing contact."]}
+
+    @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+    def test_an_oversized_body_is_413(self, client, org):
+        big = '{"email": "' + "a" * 2000 + '@x.example"}'
+        response = client.post(
+            self.url, big, content_type="application/json", **bearer(make_api_key(org))
+        )
+        assert_problem(response, 413)
+        assert not org.billing_contacts.exists()
+
+    def test_a_platform_key_on_an_admin_endpoint_is_403(self, client, org):
+        response = client.post(
+            self.url,
+            {"email": "a@x.example"},
+            content_type="application/json",
+            **bearer(make_api_key(org, "platform")),
+        )
+        assert_problem(response, 403)
+        assert not org.billing_contacts.exists()
+
+
+def test_no_session_needed_and_no_csrf_for_keys(org):
+    client = Client(enforce_csrf_checks=True)
+    assert client.get(URL, **bearer(make_api_key(org))).status_code == 200
