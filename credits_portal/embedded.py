@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
-    # SIGTERM should stop the children too, as Ctrl-C does.
+    # Ctrl-C and SIGTERM both stop the children, even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print("Starting the embedded services:")
     if args.mode == "run":
