@@ -1,14 +1,24 @@
-"""Billing: who is told about money (billing contacts); the ledger follows in this app."""
+"""Billing: the credit account, fund lots, the append-only ledger, payments and invoices.
+
+The invariants of DESIGN.md "The ledger" are held by PostgreSQL where it can (check constraints,
+unique references, PROTECT foreign keys, a trigger that refuses UPDATE and DELETE on ledger
+entries) and checked as a whole by `billing.services.ledger.ledger_verify`.
+"""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from djmoney.models.fields import CurrencyField
 
 from credits_portal.models import Organisation
+
+AMOUNT = {"max_digits": 18, "decimal_places": 4}
 
 
 class BillingContact(models.Model):
@@ -32,3 +42,344 @@ class BillingContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class EnterpriseAgreement(models.Model):
+    """A volume-licensing agreement that purchases are invoiced against instead of charged."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="enterprise_agreements"
+    )
+    number = models.CharField(max_length=40)
+    name = models.CharField(max_length=100, blank=True)
+    payment_terms_days = models.PositiveSmallIntegerField(default=30)
+    created_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "number"],
+                condition=Q(removed_at__isnull=True),
+                name="agreement_number_unique_per_org",
+            ),
+            models.CheckConstraint(
+                condition=Q(payment_terms_days__lte=120), name="agreement_terms_at_most_120_days"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Enterprise Agreement {self.number}" + (f" ({self.name})" if self.name else "")
+
+
+class CreditAccount(models.Model):
+    """One per organisation: the cached balance and how recharges are paid."""
+
+    class RechargeMethod(models.TextChoices):
+        CARD = "card", "Saved card"
+        AGREEMENT = "agreement", "Enterprise Agreement"
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.PROTECT, related_name="credit_account"
+    )
+    currency = CurrencyField()
+    balance = models.DecimalField(**AMOUNT, default=0)
+    debt = models.DecimalField(
+        **AMOUNT, default=0, help_text="Usage the lots could not cover; the next purchase pays it."
+    )
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    recharge_method = models.CharField(
+        max_length=10, choices=RechargeMethod.choices, default=RechargeMethod.CARD
+    )
+    recharge_agreement = models.ForeignKey(
+        EnterpriseAgreement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    billing_address = models.TextField(blank=True, help_text="Printed on invoices.")
+    next_invoice_number = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(debt__gte=0), name="account_debt_not_negative"),
+            models.CheckConstraint(
+                condition=Q(recharge_method="card") | Q(recharge_agreement__isnull=False),
+                name="account_agreement_recharge_names_agreement",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Credit account of {self.organisation}"
+
+
+class Card(models.Model):
+    """A card saved at Stripe for off-session charges; we keep only what identifies it."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="cards")
+    stripe_payment_method_id = models.CharField(max_length=255)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one card in use per account: a new card replaces the old one.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(removed_at__isnull=True),
+                name="one_card_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand.title()} •••• {self.last4}"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year}"
+
+
+class Invoice(models.Model):
+    """Issued once, never changed. Numbered gaplessly per organisation."""
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        DUE = "due", "Due"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="invoices")
+    number = models.PositiveIntegerField()
+    issued_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=4, choices=Status.choices)
+    due_date = models.DateField(null=True, blank=True)
+    currency = CurrencyField()
+    total = models.DecimalField(**AMOUNT)
+    payment_description = models.CharField(max_length=200)
+    agreement = models.ForeignKey(
+        EnterpriseAgreement,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoices",
+    )
+    po_number = models.CharField(max_length=50, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    seller = models.JSONField()
+    buyer = models.JSONField()
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "number"], name="invoice_number_unique"),
+            models.CheckConstraint(condition=Q(total__gt=0), name="invoice_total_positive"),
+            models.CheckConstraint(
+                condition=Q(status="paid") | Q(due_date__isnull=False),
+                name="invoice_due_has_due_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.account.organisation.slug.upper()}-{self.number:06d}"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    description = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_amount = models.DecimalField(**AMOUNT)
+    amount = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount=F("unit_amount") * F("quantity")), name="invoice_line_adds_up"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class FundLot(models.Model):
+    """Funds from one purchase, recharge or grant; drawn first in, first out; 12 months."""
+
+    class Source(models.TextChoices):
+        CARD = "card", "Card purchase"
+        AGREEMENT = "agreement", "Enterprise Agreement purchase"
+        RECHARGE = "recharge", "Auto-recharge"
+        GRANT = "grant", "Granted by an operator"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="lots")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    amount = models.DecimalField(**AMOUNT)
+    remaining = models.DecimalField(**AMOUNT)
+    purchased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    expired_at = models.DateTimeField(null=True, blank=True)
+    reference = models.CharField(max_length=200)
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="lots"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["purchased_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "reference"], name="lot_reference_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="lot_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("amount")),
+                name="lot_remaining_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("purchased_at")), name="lot_expires_after_purchase"
+            ),
+            models.CheckConstraint(
+                condition=Q(expired_at__isnull=True) | Q(remaining=0),
+                name="lot_expired_is_empty",
+            ),
+        ]
+        indexes = [
+            # First in, first out: the account's lots that still hold funds, oldest first.
+            models.Index(
+                fields=["account", "purchased_at", "id"],
+                condition=Q(remaining__gt=0, expired_at__isnull=True),
+                name="lot_fifo",
+            ),
+            # The expiry sweep: lots not yet expired, by expiry time.
+            models.Index(
+                fields=["expires_at"], condition=Q(expired_at__isnull=True), name="lot_expiry_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} of {self.amount} ({self.purchased_at:%Y-%m-%d})"
+
+
+class LedgerEntry(models.Model):
+    """One signed movement of an account's money. Never updated or deleted (a trigger enforces it).
+
+    Entries with a lot move that lot's funds (a lot's `remaining` is the sum of its entries);
+    entries without one are debt: usage no lot could cover, and its settlement by a purchase.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        RECHARGE = "recharge", "Auto-recharge"
+        USAGE = "usage", "Usage"
+        EXPIRY = "expiry", "Expiry"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        REFUND = "refund", "Refund"
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(**AMOUNT)
+    lot = models.ForeignKey(
+        FundLot, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    balance_after = models.DecimalField(**AMOUNT)
+    reference = models.CharField(max_length=200)
+    seq = models.PositiveSmallIntegerField(default=0)
+    description = models.CharField(max_length=200, blank=True)
+    actor = models.CharField(max_length=254, blank=True, help_text="Who caused it, if a person.")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "reference", "seq"], name="ledger_reference_unique"
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),
+            models.CheckConstraint(condition=~Q(reference=""), name="ledger_has_cause"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="ledger_account_recent"),
+            models.Index(fields=["account", "kind", "-id"], name="ledger_account_kind"),
+            models.Index(fields=["lot"], name="ledger_lot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} ({self.reference})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Ledger entries are append-only; post a reversing entry instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Ledger entries are append-only; post a reversing entry instead.")
+
+
+class Payment(models.Model):
+    """A card purchase from the portal, from the form to the funds, in whatever order."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the card"
+        CHARGING = "charging", "Charging the card"
+        REQUIRES_ACTION = "action", "Waiting for authentication"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Failed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(**AMOUNT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    form_token = models.UUIDField(
+        help_text="From the form that started it: a resubmit is the same payment."
+    )
+    stripe_setup_intent_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    lot = models.OneToOneField(
+        FundLot, null=True, blank=True, on_delete=models.PROTECT, related_name="payment"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "form_token"], name="payment_form_once"),
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~Q(stripe_payment_intent_id=""),
+                name="payment_intent_unique",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(lot__isnull=False),
+                name="payment_succeeded_has_lot",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment {self.code} ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """Each webhook event is handled once: its id is unique."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

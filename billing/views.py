@@ -3,10 +3,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from billing import services
 from billing.exceptions import BillingError
 from billing.forms import BillingContactForm
 from billing.models import BillingContact
+from billing.services import contacts as services
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 

@@ -12,7 +12,7 @@ import dj_database_url
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
-from credits_portal.env import env_bool, env_int, env_list, env_str
+from credits_portal.env import env_bool, env_decimal, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -208,3 +208,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Billing ---------------------------------------------------------------------------------
+# Bounds on one purchase, in the organisation's currency (major units).
+PURCHASE_MIN_AMOUNT = env_decimal("PURCHASE_MIN_AMOUNT", "10")
+PURCHASE_MAX_AMOUNT = env_decimal("PURCHASE_MAX_AMOUNT", "10000")
+INVOICE_SELLER_NAME = env_str("INVOICE_SELLER_NAME", "credits_portal operator")
+INVOICE_SELLER_ADDRESS = env_str("INVOICE_SELLER_ADDRESS", "")
+INVOICE_SELLER_TAX_ID = env_str("INVOICE_SELLER_TAX_ID", "")

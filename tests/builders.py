@@ -32,3 +32,23 @@ def make_api_key(organisation: Organisation, scope: str = "admin") -> str:
         organisation=organisation, name=f"{scope} key", scope=scope
     )
     return plain
+
+
+def account_of(organisation: Organisation):
+    from billing.services.ledger import account_for
+
+    return account_for(organisation)
+
+
+def grant(organisation: Organisation, amount: str, *, reference: str | None = None, **kwargs):
+    """A lot of `amount` for `organisation`, through the operator's grant service."""
+    from decimal import Decimal
+
+    from billing.services.purchases import funds_grant
+
+    return funds_grant(
+        account=account_of(organisation),
+        amount=Decimal(amount),
+        reference=reference or f"test-grant-{next(_seq)}",
+        **kwargs,
+    )

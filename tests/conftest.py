@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from billing.services.verify import ledger_verify
 from credits_portal.permissions import Role
 from tests.builders import make_member, make_org
 
@@ -39,3 +40,18 @@ def client_as(members):
 def _fast_password_hashing(settings):
     # PBKDF2's cost is for attackers, not for a test suite that makes hundreds of logins.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _ledger_invariants_hold(request):
+    """After every test that touches the database, the ledger invariants hold (DESIGN.md)."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if marker is None and not names & {"db", "transactional_db"}:
+        yield
+        return
+    transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
+    # Requested here so that the check below runs before the database is rolled back.
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    yield
+    assert ledger_verify() == []

@@ -5,7 +5,7 @@ from django.urls import path
 from ninja import Schema, Status
 from ninja.decorators import decorate_view
 
-from billing.services import billing_contact_add
+from billing.services.contacts import billing_contact_add
 from credits_portal.api import admin_auth, build_api, idempotent
 
 api = build_api(urls_namespace="idempotency-test", docs_url=None)

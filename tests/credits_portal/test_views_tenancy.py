@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from billing.services import billing_contact_add
+from billing.services.contacts import billing_contact_add
 from credits_portal import services
 from credits_portal.permissions import Role
 

@@ -1,5 +1,3 @@
-"""Billing operations. Each owns its transaction; views, commands and tasks only call them."""
-
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
@@ -24,3 +22,7 @@ def billing_contact_add(
 
 def billing_contact_remove(*, contact: BillingContact) -> None:
     contact.delete()
+
+
+def billing_contact_emails(organisation: Organisation) -> list[str]:
+    return list(organisation.billing_contacts.values_list("email", flat=True))

@@ -1,0 +1,77 @@
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from billing.exceptions import BillingError
+from billing.models import EnterpriseAgreement
+from billing.money import format_money, parse_amount
+from billing.services.ledger import account_for
+from billing.services.purchases import agreement_add, agreement_purchase, funds_grant
+from credits_portal.management.lookup import organisation_or_error
+
+
+class Command(BaseCommand):
+    help = (
+        "Add a fund lot as an operator: promotional credit, an Enterprise Agreement purchase, "
+        "or an "
+        "existing lot migrated with its original purchase time. Expires 12 months after purchase."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("amount")
+        parser.add_argument("--purchased-at", help="ISO 8601; defaults to now.")
+        parser.add_argument(
+            "--reference", help="Makes the grant idempotent: the same one twice adds once."
+        )
+        parser.add_argument("--enterprise-agreement", dest="agreement", help="Agreement number.")
+        parser.add_argument(
+            "--po", default="", help="Purchase order number (with --enterprise-agreement)."
+        )
+
+    def handle(self, *args, slug, amount, purchased_at, reference, agreement, po, **options):
+        organisation = organisation_or_error(slug)
+        account = account_for(organisation)
+        if po and not agreement:
+            raise CommandError("--po needs --enterprise-agreement.")
+        when = None
+        if purchased_at:
+            when = parse_datetime(purchased_at)
+            if when is None:
+                raise CommandError(f"--purchased-at: {purchased_at!r} is not an ISO 8601 time.")
+            if timezone.is_naive(when):
+                when = timezone.make_aware(when, timezone.UTC)
+        reference = reference or f"grant:{uuid.uuid4()}"
+        try:
+            value = parse_amount(amount, str(account.currency))
+            with transaction.atomic():
+                if agreement:
+                    found = EnterpriseAgreement.objects.filter(
+                        organisation=organisation, number=agreement, removed_at__isnull=True
+                    ).first() or agreement_add(account=account, number=agreement)
+                    lot = agreement_purchase(
+                        account=account,
+                        agreement=found,
+                        amount=value,
+                        reference=reference,
+                        po_number=po,
+                        actor="operator",
+                        purchased_at=when,
+                    )
+                else:
+                    lot = funds_grant(
+                        account=account,
+                        amount=value,
+                        reference=reference,
+                        purchased_at=when,
+                        actor="operator",
+                    )
+        except BillingError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(
+            f"{slug}: lot {lot.code} of {format_money(lot.amount, str(account.currency))}, "
+            f"purchased {lot.purchased_at:%Y-%m-%d %H:%M}Z, expires {lot.expires_at:%Y-%m-%d}."
+        )

@@ -1,0 +1,65 @@
+"""Amounts in a currency: parsing, precision and minor units. Decimal only, never float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from moneyed import Money, get_currency
+
+from billing.exceptions import BillingError
+
+
+def minor_digits(currency: str) -> int:
+    """Decimals the currency allows: 2 for USD, 0 for JPY, 3 for KWD."""
+    sub_unit = get_currency(str(currency)).sub_unit or 1
+    return len(str(sub_unit)) - 1
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_digits(currency))
+
+
+def parse_amount(value: object, currency: str, *, field: str = "amount") -> Decimal:
+    """A positive amount with no more decimals than `currency` allows, or a BillingError."""
+    if isinstance(value, float):
+        raise TypeError("Money is never a float; pass a Decimal or a string.")
+    if isinstance(value, Money):
+        if str(value.currency) != str(currency):
+            raise BillingError(f"The amount must be in {currency}.", field=field)
+        value = value.amount
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise BillingError("Enter an amount such as 50 or 50.00.", field=field) from None
+    if not amount.is_finite():
+        raise BillingError("Enter an amount such as 50 or 50.00.", field=field)
+    if amount <= 0:
+        raise BillingError("The amount must be more than zero.", field=field)
+    digits = minor_digits(currency)
+    if amount != amount.quantize(quantum(currency), rounding=ROUND_HALF_UP):
+        allowed = f"at most {digits} decimals" if digits else "no decimals"
+        raise BillingError(f"{currency} amounts have {allowed}.", field=field)
+    return amount.quantize(quantum(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Half-up to the currency's minor unit: the one rounding step, at rating."""
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    return int(amount.scaleb(minor_digits(currency)).to_integral_exact())
+
+
+def from_minor_units(units: int, currency: str) -> Decimal:
+    return Decimal(units).scaleb(-minor_digits(currency)).quantize(quantum(currency))
+
+
+def money(amount: Decimal, currency: str) -> Money:
+    return Money(amount.quantize(quantum(currency)), str(currency))
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """`1,234.50 USD`: unambiguous in every locale the portal is read in."""
+    digits = minor_digits(currency)
+    return f"{amount.quantize(quantum(currency)):,.{digits}f} {currency}"

@@ -1,0 +1,1 @@
+"""Billing operations, one module per concept. Each owns its transaction and locks the account."""

@@ -1,0 +1,262 @@
+"""The ledger: adding funds as lots, drawing them first in first out, expiring them, verifying.
+
+Every function that changes money takes the account's row lock first (`_lock`); all writers go
+through here, so that lock serialises the balance, the debt, the lots and the entries of one
+account. Each change is idempotent by its `reference`: posting the same cause twice returns what
+the first posting made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.exceptions import BillingError
+from billing.models import CreditAccount, FundLot, Invoice, LedgerEntry
+from credits_portal.models import Organisation
+
+EXPIRY = relativedelta(months=12)
+Kind = LedgerEntry.Kind
+
+
+def _check_amount(amount: Decimal) -> None:
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"Money is a Decimal, not {type(amount).__name__}.")
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"A ledger amount must be positive, not {amount}.")
+
+
+def _lock(account: CreditAccount) -> CreditAccount:
+    # The row lock that every change to this account's money holds until its transaction ends.
+    return (
+        CreditAccount.objects.select_for_update(of=("self",))
+        .select_related("organisation")
+        .get(pk=account.pk)
+    )
+
+
+class _Posting:
+    """The entries of one cause, numbered, with the running balance after each."""
+
+    def __init__(self, account: CreditAccount, reference: str, actor: str, at: datetime) -> None:
+        self.account, self.reference, self.actor, self.at = account, reference, actor, at
+        self.entries: list[LedgerEntry] = []
+
+    def post(self, kind: str, amount: Decimal, lot: FundLot | None, description: str) -> None:
+        self.account.balance += amount
+        if lot is None:
+            self.account.debt -= amount
+        self.entries.append(
+            LedgerEntry(
+                account=self.account,
+                kind=kind,
+                amount=amount,
+                lot=lot,
+                balance_after=self.account.balance,
+                reference=self.reference,
+                seq=len(self.entries),
+                description=description[:200],
+                actor=self.actor,
+                at=self.at,
+            )
+        )
+
+    def save(self) -> list[LedgerEntry]:
+        LedgerEntry.objects.bulk_create(self.entries)
+        self.account.save(update_fields=["balance", "debt"])
+        return self.entries
+
+
+def account_for(organisation: Organisation) -> CreditAccount:
+    return CreditAccount.objects.select_related("organisation").get(organisation=organisation)
+
+
+def account_open(*, organisation: Organisation) -> CreditAccount:
+    """The organisation's credit account in its billing currency, balance 0, auto-recharge off."""
+    account, _ = CreditAccount.objects.get_or_create(
+        organisation=organisation, defaults={"currency": organisation.currency}
+    )
+    return account
+
+
+def lot_add(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    source: str,
+    kind: str,
+    reference: str,
+    purchased_at: datetime | None = None,
+    invoice_issuer=None,
+    actor: str = "",
+    description: str = "",
+) -> FundLot:
+    """A lot of `amount` expiring 12 months after `purchased_at`; it pays any debt first.
+
+    `invoice_issuer(account)`, when given, issues the invoice inside the same transaction so the
+    lot, its entries and its invoice exist together or not at all. Idempotent by `reference`.
+    """
+    _check_amount(amount)
+    now = timezone.now()
+    purchased_at = purchased_at or now
+    with transaction.atomic():
+        account = _lock(account)
+        existing = FundLot.objects.filter(account=account, reference=reference).first()
+        if existing is not None:
+            return existing
+        if account.organisation.commerce == Organisation.Commerce.NEW:
+            raise BillingError(
+                "New-commerce organisations cannot buy credits: their overage is billed after use."
+            )
+        if purchased_at > now:
+            raise BillingError("The purchase time cannot be in the future.", field="purchased_at")
+        if purchased_at + EXPIRY <= now:
+            raise BillingError(
+                "Funds purchased then would already have expired (12 months).", field="purchased_at"
+            )
+        invoice: Invoice | None = invoice_issuer(account) if invoice_issuer else None
+        lot = FundLot.objects.create(
+            account=account,
+            source=source,
+            amount=amount,
+            remaining=amount,
+            purchased_at=purchased_at,
+            expires_at=purchased_at + EXPIRY,
+            reference=reference,
+            invoice=invoice,
+        )
+        posting = _Posting(account, reference, actor, now)
+        posting.post(kind, amount, lot, description or lot.get_source_display())
+        settle = min(account.debt, amount)
+        if settle > 0:
+            # Debt first: move what the lot pays from it onto the lotless debt entries.
+            lot.remaining -= settle
+            lot.save(update_fields=["remaining"])
+            posting.post(Kind.USAGE, -settle, lot, "Earlier usage paid from this lot")
+            posting.post(Kind.USAGE, settle, None, "Debt paid")
+        posting.save()
+        return lot
+
+
+@dataclass
+class Debit:
+    entries: list[LedgerEntry]
+    balance: Decimal
+    uncovered: Decimal  # what no lot could cover: added to the debt
+
+    @property
+    def amount(self) -> Decimal:
+        return -sum((e.amount for e in self.entries), Decimal(0))
+
+
+def funds_debit(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    reference: str,
+    kind: str = Kind.USAGE,
+    description: str = "",
+    actor: str = "",
+) -> Debit:
+    """Draw `amount` from the lots, oldest purchase first, one entry per lot touched.
+
+    What the lots cannot cover is recorded as debt (a call that already happened cannot be
+    undone); the next purchase pays it first. Idempotent by `reference`.
+    """
+    _check_amount(amount)
+    now = timezone.now()
+    with transaction.atomic():
+        account = _lock(account)
+        done = list(
+            LedgerEntry.objects.filter(account=account, reference=reference).order_by("seq")
+        )
+        if done:
+            uncovered = -sum((e.amount for e in done if e.lot_id is None), Decimal(0))
+            return Debit(done, account.balance, uncovered)
+        _expire_due(now, account_ids=[account.pk])
+        account.refresh_from_db(fields=["balance", "debt"])
+        posting = _Posting(account, reference, actor, now)
+        left = amount
+        lots = FundLot.objects.filter(
+            account=account, expired_at__isnull=True, remaining__gt=0
+        ).order_by("purchased_at", "id")
+        drawn: list[FundLot] = []
+        for lot in lots:  # an account holds a few active lots, not thousands
+            take = min(lot.remaining, left)
+            lot.remaining -= take
+            drawn.append(lot)
+            posting.post(kind, -take, lot, description)
+            left -= take
+            if left == 0:
+                break
+        if left > 0:
+            posting.post(kind, -left, None, (description + " (not covered: debt)").strip())
+        FundLot.objects.bulk_update(drawn, ["remaining"])
+        return Debit(posting.save(), account.balance, left)
+
+
+_EXPIRE_SQL = """
+WITH due AS (
+    SELECT l.id, l.account_id, l.remaining, l.code,
+           a.balance - SUM(l.remaining) OVER (
+               PARTITION BY l.account_id ORDER BY l.purchased_at, l.id
+           ) AS balance_after
+    FROM billing_fundlot l
+    JOIN billing_creditaccount a ON a.id = l.account_id
+    WHERE l.expired_at IS NULL AND l.expires_at <= %(now)s AND l.account_id = ANY(%(accounts)s)
+), entries AS (
+    INSERT INTO billing_ledgerentry
+        (account_id, kind, amount, lot_id, balance_after, reference, seq, description, actor, at)
+    SELECT account_id, 'expiry', -remaining, id, balance_after, 'expiry:' || code::text, 0,
+           'Expired 12 months after purchase', '', %(now)s
+    FROM due WHERE remaining > 0
+    RETURNING id
+), lots AS (
+    UPDATE billing_fundlot l SET remaining = 0, expired_at = %(now)s
+    FROM due WHERE l.id = due.id
+    RETURNING l.id
+), accounts AS (
+    UPDATE billing_creditaccount a SET balance = a.balance - s.total
+    FROM (SELECT account_id, SUM(remaining) AS total FROM due GROUP BY account_id) s
+    WHERE a.id = s.account_id
+    RETURNING a.id
+)
+SELECT (SELECT count(*) FROM lots), (SELECT count(*) FROM entries)
+"""
+
+
+def _expire_due(now: datetime, *, account_ids: list[int]) -> int:
+    """Expire the due lots of accounts whose row locks the caller holds; one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_EXPIRE_SQL, {"now": now, "accounts": account_ids})
+        return cursor.fetchone()[0]
+
+
+def funds_expire(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Expire every lot whose 12 months have passed, set-based, `batch` accounts a transaction.
+
+    Each expired lot gets one `expiry` entry for exactly what it had left. Safe to run twice and
+    beside debits: accounts are locked in id order, as every other writer locks one account.
+    """
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            account_ids = list(
+                CreditAccount.objects.select_for_update()
+                .filter(
+                    pk__in=FundLot.objects.filter(
+                        expired_at__isnull=True, expires_at__lte=now
+                    ).values("account_id")
+                )
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch]
+            )
+            if not account_ids:
+                return expired
+            expired += _expire_due(now, account_ids=account_ids)
