@@ -122,9 +122,9 @@ def test_expiry_is_set_based_over_every_account(org, other_org):
     for i in range(5):
         grant(org, "10", purchased_at=old + timedelta(hours=i))
         grant(other_org, "30", purchased_at=old)
-    with time_machine.travel(timezone.now() + timedelta(days=2)):
-        with CaptureQueriesContext(connection) as queries:
-            assert funds_expire() == 10
+    later = timezone.now() + timedelta(days=2)
+    with time_machine.travel(later), CaptureQueriesContext(connection) as queries:
+        assert funds_expire() == 10
     # Whatever the number of lots: lock the accounts, one statement, then find nothing more due.
     assert len(queries) <= 8, [q["sql"] for q in queries]
     assert account_of(org).balance == 0 and account_of(other_org).balance == 0
