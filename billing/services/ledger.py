@@ -1,9 +1,9 @@
 """The ledger: adding funds as lots, drawing them first in first out, expiring them, verifying.
 
-Every function that changes money takes the account's row lock first (`_lock`); all writers go
-through here, so that lock serialises the balance, the debt, the lots and the entries of one
-account. Each change is idempotent by its `reference`: posting the same cause twice returns what
-the first posting made.
+Every function that changes money takes the account's row lock first (`lock_account`); all
+writers go through here, so that lock serialises the balance, the debt, the lots and the entries
+of one account. Each change is idempotent by its `reference`: posting the same cause twice
+returns what the first posting made.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _check_amount(amount: Decimal) -> None:
         raise ValueError(f"A ledger amount must be positive, not {amount}.")
 
 
-def _lock(account: CreditAccount) -> CreditAccount:
+def lock_account(account: CreditAccount) -> CreditAccount:
     # The row lock that every change to this account's money holds until its transaction ends.
     return (
         CreditAccount.objects.select_for_update(of=("self",))
@@ -105,7 +105,7 @@ def lot_add(
     now = timezone.now()
     purchased_at = purchased_at or now
     with transaction.atomic():
-        account = _lock(account)
+        account = lock_account(account)
         existing = FundLot.objects.filter(account=account, reference=reference).first()
         if existing is not None:
             return existing
@@ -171,7 +171,7 @@ def funds_debit(
     _check_amount(amount)
     now = timezone.now()
     with transaction.atomic():
-        account = _lock(account)
+        account = lock_account(account)
         done = list(
             LedgerEntry.objects.filter(account=account, reference=reference).order_by("seq")
         )

@@ -1,0 +1,52 @@
+"""What Stripe.js does in the browser, done with the real SDK against localstripe."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from django.conf import settings
+
+from billing import gateway
+
+VISA = "4242424242424242"
+DECLINED = "4000000000000002"  # declined when saved
+DECLINED_ON_CHARGE = "4000000000000341"  # saved, then declined when charged
+NEEDS_AUTHENTICATION = "4000002500003155"
+
+
+def card_data(number: str) -> dict:
+    return {
+        "type": "card",
+        "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+    }
+
+
+def confirm_setup(setup_intent_id: str, number: str, *, authenticate: bool = True):
+    """Enter `number` in the card element and confirm; complete 3-D Secure when asked."""
+    stripe = gateway.client().v1
+    intent = stripe.setup_intents.confirm(
+        setup_intent_id, params={"payment_method_data": card_data(number)}
+    )
+    if intent.status == "requires_action":
+        if authenticate:
+            intent = stripe.setup_intents.confirm(setup_intent_id)
+        else:
+            intent = stripe.setup_intents.cancel(setup_intent_id)
+    return intent
+
+
+def authenticate_payment(intent_id: str, client_secret: str, *, success: bool = True) -> dict:
+    """The 3-D Secure step of `stripe.confirmCardPayment(clientSecret)` in localstripe."""
+    url = f"{settings.STRIPE_API_BASE}/v1/payment_intents/{intent_id}/_authenticate?success={str(success).lower()}"
+    body = json.dumps(
+        {"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret}
+    ).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as response:
+        return json.load(response)
+
+
+def intents_for(payment_code: str) -> list:
+    """Every PaymentIntent at the gateway made for one payment (localstripe lists them all)."""
+    found = gateway.client().v1.payment_intents.list(params={"limit": 100})
+    return [pi for pi in found.data if pi.metadata.to_dict().get("payment") == str(payment_code)]
