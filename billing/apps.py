@@ -6,4 +6,5 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from billing import signals  # noqa: F401  (connects the organisation_created receiver)
+        # Connect the organisation_created receiver and the Home card.
+        from billing import home, signals  # noqa: F401

@@ -1,6 +1,110 @@
+from __future__ import annotations
+
+import uuid
+
 from django import forms
+
+from billing.exceptions import BillingError
+from billing.models import CreditAccount, EnterpriseAgreement, LedgerEntry
+from billing.money import minor_digits
+from billing.services.purchases import clean_po_number, purchase_amount
+
+CARD = "card"
 
 
 class BillingContactForm(forms.Form):
     email = forms.EmailField()
     name = forms.CharField(max_length=150, required=False)
+
+
+def _as_field_error(call, *args):
+    try:
+        return call(*args)
+    except BillingError as exc:
+        raise forms.ValidationError(exc.message) from exc
+
+
+class AddFundsForm(forms.Form):
+    """Billing › Communications Credits › Add funds: the amount and how to pay it."""
+
+    amount = forms.CharField(max_length=20, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    method = forms.ChoiceField(label="Pay with", widget=forms.RadioSelect)
+    po_number = forms.CharField(
+        label="Purchase order number",
+        max_length=50,
+        required=False,
+        help_text="Optional; printed on the agreement's invoice.",
+    )
+    form_token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, account: CreditAccount, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
+        currency = str(account.currency)
+        self.agreements = {
+            str(a.code): a
+            for a in EnterpriseAgreement.objects.filter(
+                organisation=account.organisation_id, removed_at__isnull=True
+            )
+        }
+        self.fields["method"].choices = [(CARD, "Credit or debit card")] + [
+            (code, str(a)) for code, a in self.agreements.items()
+        ]
+        self.fields["method"].initial = CARD
+        self.fields["amount"].label = f"Amount to add ({currency})"
+        digits = minor_digits(currency)
+        self.fields["amount"].help_text = (
+            f"Between the purchase bounds, with at most {digits} decimals."
+            if digits
+            else "Between the purchase bounds, in whole units."
+        )
+        self.fields["form_token"].initial = uuid.uuid4()
+
+    def clean_amount(self):
+        return _as_field_error(purchase_amount, self.account, self.cleaned_data["amount"])
+
+    def clean_po_number(self):
+        return _as_field_error(clean_po_number, self.cleaned_data["po_number"])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("po_number") and data.get("method") == CARD:
+            self.add_error(
+                "po_number", "A purchase order number goes with an Enterprise Agreement."
+            )
+        return data
+
+    @property
+    def agreement(self) -> EnterpriseAgreement | None:
+        return self.agreements.get(self.cleaned_data.get("method", CARD))
+
+
+class AgreementForm(forms.Form):
+    number = forms.CharField(label="Agreement number", max_length=40)
+    name = forms.CharField(max_length=100, required=False, help_text="A label, e.g. “EMEA 2026”.")
+    payment_terms_days = forms.IntegerField(
+        label="Payment terms (days)", min_value=0, max_value=120, initial=30
+    )
+
+
+class RechargeMethodForm(forms.Form):
+    method = forms.ChoiceField(label="Auto-recharge is paid with", widget=forms.RadioSelect)
+
+    def __init__(self, *args, account: CreditAccount, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        agreements = EnterpriseAgreement.objects.filter(
+            organisation=account.organisation_id, removed_at__isnull=True
+        )
+        self.agreements = {str(a.code): a for a in agreements}
+        self.fields["method"].choices = [(CARD, "The saved card")] + [
+            (code, str(a)) for code, a in self.agreements.items()
+        ]
+        self.fields["method"].initial = (
+            str(account.recharge_agreement.code) if account.recharge_agreement_id else CARD
+        )
+
+
+class LedgerFilterForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("", "All kinds"), *LedgerEntry.Kind.choices], required=False, label="Kind"
+    )

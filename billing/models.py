@@ -90,6 +90,13 @@ class CreditAccount(models.Model):
         **AMOUNT, default=0, help_text="Usage the lots could not cover; the next purchase pays it."
     )
     stripe_customer_id = models.CharField(max_length=255, blank=True)
+    auto_recharge_enabled = models.BooleanField(default=False)
+    recharge_trigger = models.DecimalField(
+        **AMOUNT, null=True, blank=True, help_text="Recharge when the balance falls below this."
+    )
+    recharge_amount = models.DecimalField(
+        **AMOUNT, null=True, blank=True, help_text="Added by each recharge."
+    )
     recharge_method = models.CharField(
         max_length=10, choices=RechargeMethod.choices, default=RechargeMethod.CARD
     )

@@ -38,7 +38,8 @@ def confirm_setup(setup_intent_id: str, number: str, *, authenticate: bool = Tru
 
 def authenticate_payment(intent_id: str, client_secret: str, *, success: bool = True) -> dict:
     """The 3-D Secure step of `stripe.confirmCardPayment(clientSecret)` in localstripe."""
-    url = f"{settings.STRIPE_API_BASE}/v1/payment_intents/{intent_id}/_authenticate?success={str(success).lower()}"
+    base = f"{settings.STRIPE_API_BASE}/v1/payment_intents/{intent_id}"
+    url = f"{base}/_authenticate?success={str(success).lower()}"
     body = json.dumps(
         {"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret}
     ).encode()

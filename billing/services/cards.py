@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 Status = Payment.Status
 
 
-def _plain(obj) -> dict:
+def plain(obj) -> dict:
     """A StripeObject (metadata, errors) as a dict; stripe 16's objects have no `.get`."""
     return obj.to_dict() if obj is not None and hasattr(obj, "to_dict") else dict(obj or {})
 
@@ -84,7 +84,7 @@ def card_save_from_setup(*, account: CreditAccount, setup_intent_id: str) -> Car
     customer = customer_ensure(account)
     if (
         intent.customer != customer
-        or _plain(intent.metadata).get("organisation") != account.organisation.slug
+        or plain(intent.metadata).get("organisation") != account.organisation.slug
     ):
         raise BillingError("The card could not be confirmed; enter it again.")
     if intent.status != "succeeded" or not intent.payment_method:
@@ -217,7 +217,7 @@ def _apply(payment: Payment, intent) -> Payment:
             status=Status.REQUIRES_ACTION
         )
     elif intent.status in ("requires_payment_method", "canceled"):
-        error = _plain(intent.last_payment_error)
+        error = plain(intent.last_payment_error)
         return _fail(
             payment,
             error.get("code") or intent.status,
@@ -240,7 +240,7 @@ def _record_success(payment: Payment, intent) -> Payment:
     currency = str(account.currency)
     paid = from_minor_units(intent.amount, currency)
     if (
-        _plain(intent.metadata).get("payment") != str(payment.code)
+        plain(intent.metadata).get("payment") != str(payment.code)
         or intent.currency.upper() != currency
         or paid != payment.amount
     ):

@@ -146,3 +146,18 @@ def funds_grant(
         actor=actor,
         description="Granted by an operator",
     )
+
+
+def recharge_method_set(*, account: CreditAccount, agreement: EnterpriseAgreement | None) -> None:
+    """Auto-recharge pays with the saved card (None) or is invoiced against `agreement`."""
+    if agreement is not None:
+        agreement = _active_agreement(account, agreement)
+    with transaction.atomic():
+        locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
+        locked.recharge_method = (
+            CreditAccount.RechargeMethod.AGREEMENT
+            if agreement
+            else CreditAccount.RechargeMethod.CARD
+        )
+        locked.recharge_agreement = agreement
+        locked.save(update_fields=["recharge_method", "recharge_agreement"])
