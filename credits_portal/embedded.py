@@ -23,7 +23,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse
+from urllib.request import Request, urlopen
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
@@ -58,6 +59,7 @@ class Services:
         self.env = dict(os.environ)
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.postgres = None
+        self.localstripe: str | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "logs").mkdir(exist_ok=True)
         atexit.register(self.stop)
@@ -133,7 +135,16 @@ class Services:
             STRIPE_API_BASE=base,
             STRIPE_JS_URL=f"{base}/js.stripe.com/v3/",
         )
+        self.localstripe = base
         print(f"  localstripe {base}")
+
+    def stripe_webhook_to(self, url: str) -> None:
+        """localstripe delivers every event, signed, to `url` (its /_config API)."""
+        if not self.localstripe:
+            return
+        data = urlencode({"url": url, "secret": self.env["STRIPE_WEBHOOK_SECRET"]}).encode()
+        request = Request(f"{self.localstripe}/_config/webhooks/portal", data=data)  # noqa: S310
+        urlopen(request, timeout=10).close()  # noqa: S310  (our own http://127.0.0.1 server)
 
     def start_all(self) -> None:
         self.ensure_secret_key()
@@ -165,6 +176,7 @@ def run_portal(services: Services) -> int:
     env.setdefault("EMAIL_URL", "console://")
     port = env.get("PORT", "8000")
     services.start_all()
+    services.stripe_webhook_to(f"http://127.0.0.1:{port}/billing/stripe/webhook/")
     services.manage("migrate", "--no-input")
     services.manage("seed_demo", "--password", DEMO_PASSWORD)
     web = services.spawn(

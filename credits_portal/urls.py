@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from billing.api import router as billing_api
 from credits_portal import views
 from credits_portal.api import api
 from credits_portal.forms import LoginForm
@@ -38,6 +39,8 @@ auth_patterns = [
         name="password_reset_complete",
     ),
 ]
+
+api.add_router("", billing_api)
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -51,3 +51,30 @@ def intents_for(payment_code: str) -> list:
     """Every PaymentIntent at the gateway made for one payment (localstripe lists them all)."""
     found = gateway.client().v1.payment_intents.list(params={"limit": 100})
     return [pi for pi in found.data if pi.metadata.to_dict().get("payment") == str(payment_code)]
+
+
+def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> tuple[bytes, str]:
+    """A webhook body and its `Stripe-Signature`, signed as Stripe (and localstripe) sign them."""
+    import hashlib
+    import hmac
+    import time
+    import uuid
+
+    payload = json.dumps(
+        {
+            "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+    ).encode()
+    stamp = str(int(time.time()))
+    digest = hmac.new(
+        settings.STRIPE_WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + payload, hashlib.sha256
+    ).hexdigest()
+    return payload, f"t={stamp},v1={digest}"
+
+
+def intent_as_dict(intent_id: str) -> dict:
+    return gateway.client().v1.payment_intents.retrieve(intent_id).to_dict()

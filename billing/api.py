@@ -1,0 +1,155 @@
+"""`GET /api/v1/account` and `GET /api/v1/ledger` (API.md), for admin keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from decimal import Decimal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+
+from billing.models import CreditAccount, LedgerEntry
+from billing.money import quantum
+from billing.selectors import account_summary, active_lots
+from credits_portal.api import ApiProblem, admin_auth
+
+router = Router(tags=["account"], auth=admin_auth)
+
+
+def money_str(amount: Decimal | None, currency: str) -> str | None:
+    return None if amount is None else str(amount.quantize(quantum(currency)))
+
+
+class AutoRechargeOut(Schema):
+    enabled: bool
+    trigger_amount: str | None
+    recharge_amount: str | None
+
+
+class LotOut(Schema):
+    id: str
+    amount: str
+    remaining: str
+    purchased_at: datetime
+    expires_at: datetime
+    source: str
+
+
+class AccountOut(Schema):
+    organisation: str
+    currency: str
+    commerce: str
+    balance: str
+    available: str
+    auto_recharge: AutoRechargeOut
+    lots: list[LotOut]
+
+
+class LedgerEntryOut(Schema):
+    id: str
+    at: datetime
+    kind: str
+    amount: str
+    balance_after: str
+    lot: str | None
+    reference: str
+
+
+class LedgerOut(Schema):
+    entries: list[LedgerEntryOut]
+    next_cursor: str | None
+
+
+class LedgerQuery(Schema):
+    cursor: str | None = None
+    limit: int = 50
+
+
+def _account(request: HttpRequest) -> CreditAccount:
+    return CreditAccount.objects.select_related("organisation").get(
+        organisation=request.organisation
+    )
+
+
+@router.get("/account", response=AccountOut)
+def account_detail(request: HttpRequest):
+    """Balance, available amount, auto-recharge settings and the unexpired lots, oldest first."""
+    account = _account(request)
+    currency = str(account.currency)
+    summary = account_summary(account)
+    return {
+        "organisation": account.organisation.slug,
+        "currency": currency,
+        "commerce": account.organisation.commerce,
+        "balance": money_str(summary.balance, currency),
+        "available": money_str(summary.available, currency),
+        "auto_recharge": {
+            "enabled": account.auto_recharge_enabled,
+            "trigger_amount": money_str(account.recharge_trigger, currency),
+            "recharge_amount": money_str(account.recharge_amount, currency),
+        },
+        "lots": [
+            {
+                "id": str(lot.code),
+                "amount": money_str(lot.amount, currency),
+                "remaining": money_str(lot.remaining, currency),
+                "purchased_at": lot.purchased_at,
+                "expires_at": lot.expires_at,
+                "source": lot.source,
+            }
+            for lot in active_lots(account)
+        ],
+    }
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("le_"))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiProblem(
+            422,
+            "Invalid values",
+            "cursor: not a cursor this API gave.",
+            code="validation",
+            errors={"cursor": ["Not a cursor this API gave."]},
+        ) from None
+
+
+@router.get("/ledger", response=LedgerOut)
+def ledger(request: HttpRequest, query: Query[LedgerQuery]):
+    """Ledger entries, newest first; follow `next_cursor` for older ones."""
+    if not 1 <= query.limit <= 200:
+        raise ApiProblem(
+            422,
+            "Invalid values",
+            "limit: between 1 and 200.",
+            code="validation",
+            errors={"limit": ["Between 1 and 200."]},
+        )
+    account = _account(request)
+    currency = str(account.currency)
+    entries = LedgerEntry.objects.filter(account=account).select_related("lot").order_by("-id")
+    if query.cursor:
+        entries = entries.filter(id__lt=_decode_cursor(query.cursor))
+    page = list(entries[: query.limit + 1])
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    return {
+        "entries": [
+            {
+                "id": f"le_{entry.pk}",
+                "at": entry.at,
+                "kind": entry.kind,
+                "amount": money_str(entry.amount, currency),
+                "balance_after": money_str(entry.balance_after, currency),
+                "lot": str(entry.lot.code) if entry.lot else None,
+                "reference": entry.reference,
+            }
+            for entry in page
+        ],
+        "next_cursor": base64.urlsafe_b64encode(f"le_{page[-1].pk}".encode()).decode()
+        if more
+        else None,
+    }
