@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from billing.selectors import account_summary
 from credits_portal.models import ApiKey, Membership, Organisation, User
 from credits_portal.services import api_key_authenticate
 
@@ -163,3 +165,7 @@ def test_seed_demo_is_safe_to_run_twice():
     }
     assert User.objects.get(email="global@contoso.example").memberships.count() == 2
     assert contoso.billing_contacts.count() == 1
+    summary = account_summary(contoso.credit_account)
+    assert [lot.amount for lot in summary.lots] == [Decimal("200"), Decimal("500"), Decimal("50")]
+    assert summary.expiring_soon == Decimal("200"), "one lot expires within 30 days"
+    assert summary.balance == Decimal("750")
