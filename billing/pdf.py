@@ -67,6 +67,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         Table(
             [[_party("From", invoice.seller, styles), _party("Bill to", invoice.buyer, styles)]],
             colWidths=[87 * mm, 87 * mm],
+            style=[("VALIGN", (0, 0), (-1, -1), "TOP")],
         ),
         Spacer(1, 8 * mm),
         Table(
