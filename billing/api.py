@@ -13,6 +13,7 @@ from ninja import Query, Router, Schema
 from billing.models import CreditAccount, LedgerEntry
 from billing.money import quantum
 from billing.selectors import account_summary, active_lots
+from billing.services.recharge import auto_recharge_configure
 from credits_portal.api import ApiProblem, admin_auth
 
 router = Router(tags=["account"], auth=admin_auth)
@@ -20,6 +21,12 @@ router = Router(tags=["account"], auth=admin_auth)
 
 def money_str(amount: Decimal | None, currency: str) -> str | None:
     return None if amount is None else str(amount.quantize(quantum(currency)))
+
+
+class AutoRechargeIn(Schema):
+    enabled: bool
+    trigger_amount: str
+    recharge_amount: str
 
 
 class AutoRechargeOut(Schema):
@@ -85,11 +92,7 @@ def account_detail(request: HttpRequest):
         "commerce": account.organisation.commerce,
         "balance": money_str(summary.balance, currency),
         "available": money_str(summary.available, currency),
-        "auto_recharge": {
-            "enabled": account.auto_recharge_enabled,
-            "trigger_amount": money_str(account.recharge_trigger, currency),
-            "recharge_amount": money_str(account.recharge_amount, currency),
-        },
+        "auto_recharge": _auto_recharge(account),
         "lots": [
             {
                 "id": str(lot.code),
@@ -102,6 +105,28 @@ def account_detail(request: HttpRequest):
             for lot in active_lots(account)
         ],
     }
+
+
+def _auto_recharge(account: CreditAccount) -> dict:
+    currency = str(account.currency)
+    return {
+        "enabled": account.auto_recharge_enabled,
+        "trigger_amount": money_str(account.recharge_trigger, currency),
+        "recharge_amount": money_str(account.recharge_amount, currency),
+    }
+
+
+@router.put("/account/auto-recharge", response=AutoRechargeOut)
+def auto_recharge_update(request: HttpRequest, payload: AutoRechargeIn):
+    """Turn auto-recharge on or off and set its amounts: 422 for bad amounts, 409 when there is
+    no saved card or agreement to pay with."""
+    account = auto_recharge_configure(
+        account=_account(request),
+        enabled=payload.enabled,
+        trigger_amount=payload.trigger_amount,
+        recharge_amount=payload.recharge_amount,
+    )
+    return _auto_recharge(account)
 
 
 def _decode_cursor(cursor: str) -> int:

@@ -108,3 +108,21 @@ class LedgerFilterForm(forms.Form):
     kind = forms.ChoiceField(
         choices=[("", "All kinds"), *LedgerEntry.Kind.choices], required=False, label="Kind"
     )
+
+
+class AutoRechargeForm(forms.Form):
+    enabled = forms.BooleanField(label="Auto-recharge", required=False)
+    trigger_amount = forms.CharField(
+        label="Trigger amount",
+        max_length=20,
+        help_text="Recharge when the balance falls below this amount.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    recharge_amount = forms.CharField(
+        label="Recharge amount",
+        max_length=20,
+        help_text="Added each time. One charge closes the gap: a recharge adds this amount plus "
+        "whatever the balance lacks of the trigger (owed usage included), so one recharge always "
+        "lifts the balance above the trigger.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )

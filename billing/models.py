@@ -103,6 +103,16 @@ class CreditAccount(models.Model):
     recharge_agreement = models.ForeignKey(
         EnterpriseAgreement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Set after repeated or hard declines; cleared when the admin saves a new card.
+    recharge_suspended_at = models.DateTimeField(null=True, blank=True)
+    recharge_suspended_reason = models.CharField(max_length=300, blank=True)
+    recharge_failures = models.PositiveSmallIntegerField(
+        default=0, help_text="Declines in a row since the last successful recharge."
+    )
+    recharge_retry_after = models.DateTimeField(
+        null=True, blank=True, help_text="No new attempt before this (back-off after a decline)."
+    )
+    recharge_guard_notified_at = models.DateTimeField(null=True, blank=True)
     billing_address = models.TextField(blank=True, help_text="Printed on invoices.")
     next_invoice_number = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -240,6 +250,7 @@ class FundLot(models.Model):
         Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="lots"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    expiry_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["purchased_at", "id"]
@@ -379,6 +390,61 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"Payment {self.code} ({self.status})"
+
+
+class RechargeAttempt(models.Model):
+    """One auto-recharge, written before the gateway is called; its code is the idempotency key."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Starting"
+        CHARGING = "charging", "Charging"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    IN_FLIGHT = (Status.PENDING, Status.CHARGING)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="recharges")
+    method = models.CharField(max_length=10, choices=CreditAccount.RechargeMethod.choices)
+    amount = models.DecimalField(**AMOUNT)
+    balance_before = models.DecimalField(**AMOUNT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    hard_decline = models.BooleanField(default=False)
+    lot = models.OneToOneField(
+        FundLot, null=True, blank=True, on_delete=models.PROTECT, related_name="recharge"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker holds the attempt until then; others leave it."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one recharge in flight per account: the database says so, not a hope.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(status__in=["pending", "charging"]),
+                name="one_recharge_in_flight",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="recharge_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(lot__isnull=False),
+                name="recharge_succeeded_has_lot",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "-created_at"], name="recharge_recent")]
+
+    def __str__(self) -> str:
+        return f"Recharge {self.code} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"recharge-{self.code}"
 
 
 class StripeEvent(models.Model):

@@ -1,8 +1,44 @@
+"""Celery tasks: thin, by id, safe to run twice (acks_late: a task can be delivered again after a
+worker dies). None retries a charge by itself; the recharge sweep finishes what is left."""
+
 from celery import shared_task
 
+from billing.models import CreditAccount
+from billing.services.expiry_notice import expiring_funds_notify
 from billing.services.ledger import funds_expire
+from billing.services.notifications import notify_send
+from billing.services.recharge import recharge_run, recharge_sweep
 
 
 @shared_task(time_limit=900, acks_late=True)
 def expire_funds() -> int:
     return funds_expire()
+
+
+@shared_task(time_limit=300, soft_time_limit=240, acks_late=True)
+def recharge_account(account_id: int) -> str | None:
+    attempt = recharge_run(account_id=account_id)
+    return attempt.status if attempt else None
+
+
+@shared_task(time_limit=900, acks_late=True)
+def sweep_recharges() -> int:
+    return recharge_sweep()
+
+
+@shared_task(time_limit=600, acks_late=True)
+def notify_expiring_funds() -> int:
+    return expiring_funds_notify()
+
+
+# Sending an email twice is better than not at all; SMTP hiccups are retried with back-off.
+@shared_task(
+    time_limit=120,
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    retry_kwargs={"max_retries": 5},
+)
+def send_notification(account_id: int, kind: str, context: dict) -> int:
+    account = CreditAccount.objects.select_related("organisation").get(pk=account_id)
+    return notify_send(account=account, kind=kind, context=context)

@@ -129,6 +129,8 @@ def _api_problem(request: HttpRequest, exc: ApiProblem) -> HttpResponse:
 
 
 def _portal_error(request: HttpRequest, exc: PortalError) -> HttpResponse:
+    if exc.conflict:
+        return problem(409, "Conflict", exc.message, code="conflict")
     errors = {exc.field: [exc.message]} if exc.field else None
     return problem(422, "Invalid values", exc.message, code="validation", errors=errors)
 

@@ -16,6 +16,14 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.expire_funds",
         "schedule": crontab(minute=5),
     },
+    "sweep-recharges": {
+        "task": "billing.tasks.sweep_recharges",
+        "schedule": 300.0,
+    },
+    "notify-expiring-funds": {
+        "task": "billing.tasks.notify_expiring_funds",
+        "schedule": crontab(minute=30, hour=8),
+    },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17, hour="*"),

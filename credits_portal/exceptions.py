@@ -1,10 +1,12 @@
 class PortalError(Exception):
     """A request the portal refuses; the message is shown to the person or client as it is."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, conflict: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # A conflict with the current state (409), rather than an invalid value (422).
+        self.conflict = conflict
 
 
 class AlreadyExists(PortalError):

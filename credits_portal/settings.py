@@ -216,3 +216,7 @@ PURCHASE_MAX_AMOUNT = env_decimal("PURCHASE_MAX_AMOUNT", "10000")
 INVOICE_SELLER_NAME = env_str("INVOICE_SELLER_NAME", "credits_portal operator")
 INVOICE_SELLER_ADDRESS = env_str("INVOICE_SELLER_ADDRESS", "")
 INVOICE_SELLER_TAX_ID = env_str("INVOICE_SELLER_TAX_ID", "")
+# Auto-recharge: the runaway guard, back-off after declines, and when to give up.
+RECHARGE_MAX_PER_DAY = env_int("RECHARGE_MAX_PER_DAY", 5)
+RECHARGE_RETRY_HOURS = [int(h) for h in env_list("RECHARGE_RETRY_HOURS", ["1", "6", "24"])]
+RECHARGE_MAX_FAILURES = env_int("RECHARGE_MAX_FAILURES", 3)

@@ -4,6 +4,8 @@ import pytest
 from django.test import Client
 
 from billing.services.verify import ledger_verify
+from credits_portal.celery import app as celery_app
+from credits_portal.embedded import free_port
 from credits_portal.permissions import Role
 from tests.builders import make_member, make_org
 
@@ -55,3 +57,39 @@ def _ledger_invariants_hold(request):
     request.getfixturevalue("transactional_db" if transactional else "db")
     yield
     assert ledger_verify() == []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_eager():
+    """Tasks run in the test process; tests about the worker start a real one (tests.processes)."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A real SMTP server (aiosmtpd) on a free port; Django sends to it. Yields the messages."""
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            message = message_from_bytes(envelope.original_content, policy=policy.default)
+            message.envelope_rcpt_tos = list(envelope.rcpt_tos)
+            received.append(message)
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = (
+        "127.0.0.1",
+        controller.server.sockets[0].getsockname()[1],
+    )
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    yield received
+    controller.stop()

@@ -92,7 +92,12 @@ def card_save_from_setup(*, account: CreditAccount, setup_intent_id: str) -> Car
     method = stripe.payment_methods.retrieve(intent.payment_method)
     if method.customer != customer:
         method = stripe.payment_methods.attach(method.id, params={"customer": customer})
-    return _card_replace(account=account, method=method)
+    card = _card_replace(account=account, method=method)
+    # A new card is what a suspended auto-recharge waits for.
+    from billing.services.recharge import recharge_resume
+
+    recharge_resume(account=account)
+    return card
 
 
 def _card_replace(*, account: CreditAccount, method) -> Card:

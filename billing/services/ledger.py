@@ -197,7 +197,20 @@ def funds_debit(
         if left > 0:
             posting.post(kind, -left, None, (description + " (not covered: debt)").strip())
         FundLot.objects.bulk_update(drawn, ["remaining"])
-        return Debit(posting.save(), account.balance, left)
+        balance_before = account.balance + amount
+        entries = posting.save()
+        _after_debit(account, balance_before)
+        return Debit(entries, account.balance, left)
+
+
+def _after_debit(account: CreditAccount, balance_before: Decimal) -> None:
+    """Queued for after the commit: a recharge when below the trigger, an email on reaching zero."""
+    from billing.services.notifications import notify_later
+    from billing.services.recharge import recharge_enqueue
+
+    recharge_enqueue(account)
+    if balance_before > 0 >= account.balance:
+        notify_later(account=account, kind="balance_zero", balance=str(account.balance))
 
 
 _EXPIRE_SQL = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -9,11 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing.exceptions import BillingError
-from billing.forms import AddFundsForm, LedgerFilterForm
+from billing.forms import AddFundsForm, AutoRechargeForm, LedgerFilterForm
 from billing.money import format_money
 from billing.selectors import account_summary, ledger_entries
 from billing.services import cards
 from billing.services.purchases import agreement_purchase
+from billing.services.recharge import auto_recharge_configure, recharge_due
 from billing.views.shortcuts import account_for_request
 from credits_portal.models import Organisation
 from credits_portal.permissions import Capability
@@ -42,6 +44,16 @@ def credits(request: HttpRequest) -> HttpResponse:
             "kind": kind or "",
             "new_commerce": account.organisation.commerce == Organisation.Commerce.NEW,
             "card": cards.card_current(account),
+            "recharge_form": AutoRechargeForm(
+                initial={
+                    "enabled": account.auto_recharge_enabled,
+                    "trigger_amount": account.recharge_trigger,
+                    "recharge_amount": account.recharge_amount,
+                }
+            ),
+            "recharge_state": recharge_due(account),
+            "recharges": account.recharges.select_related("lot__invoice")[:20],
+            "max_per_day": settings.RECHARGE_MAX_PER_DAY,
         },
     )
 
@@ -118,3 +130,26 @@ def add_funds_agreement(request: HttpRequest) -> HttpResponse:
         f"invoice {lot.invoice.display_number} is due {lot.invoice.due_date:%Y-%m-%d}.",
     )
     return redirect("billing:credits")
+
+
+@require_POST
+@require_capability(Capability.BILLING_MANAGE)
+def auto_recharge(request: HttpRequest) -> HttpResponse:
+    account = account_for_request(request)
+    form = AutoRechargeForm(request.POST)
+    if form.is_valid():
+        try:
+            auto_recharge_configure(account=account, **form.cleaned_data)
+        except BillingError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(
+                request,
+                "Auto-recharge is on." if form.cleaned_data["enabled"] else "Auto-recharge is off.",
+            )
+            return redirect("billing:credits")
+    return render(
+        request,
+        "billing/auto_recharge_form.html",
+        {"form": form, "account": account, "max_per_day": settings.RECHARGE_MAX_PER_DAY},
+    )

@@ -1,0 +1,496 @@
+"""Auto-recharge: settings, deciding when one is due, and running it so it charges exactly once.
+
+A recharge is a `RechargeAttempt` row, committed before the gateway is called (a partial unique
+index allows one in flight per account). Card recharges are off-session PaymentIntents whose
+idempotency key is the attempt's code and whose metadata names it; before creating one we look
+for one already made for the attempt, since `localstripe` (and Stripe after 24 hours) would
+otherwise make a second. The lot's reference is the PaymentIntent id, so the worker, a retry and
+the webhook can all record the success and only one lot results.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing import gateway
+from billing.exceptions import BillingError
+from billing.models import Card, CreditAccount, FundLot, LedgerEntry, RechargeAttempt
+from billing.money import format_money, from_minor_units, parse_amount, to_minor_units
+from billing.services.cards import card_current, customer_ensure, plain
+from billing.services.invoices import invoice_issue
+from billing.services.ledger import lock_account, lot_add
+from billing.services.notifications import notify_later
+from billing.services.purchases import CREDITS_LINE, purchase_amount
+from credits_portal.models import Organisation
+
+log = logging.getLogger(__name__)
+Status = RechargeAttempt.Status
+Method = CreditAccount.RechargeMethod
+
+# Declines that retrying cannot fix: the card must be replaced (or authenticated by its owner).
+HARD_DECLINES = {
+    "authentication_required",
+    "expired_card",
+    "incorrect_number",
+    "invalid_account",
+    "lost_card",
+    "stolen_card",
+    "pickup_card",
+    "restricted_card",
+    "fraudulent",
+    "card_not_supported",
+    "currency_not_supported",
+    "do_not_honor",
+    "revocation_of_authorization",
+}
+# A worker holds an attempt this long; past it (the task's time limit is shorter) the worker is
+# gone and the next run or sweep takes the attempt over.
+LEASE = timedelta(minutes=6)
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+
+def auto_recharge_configure(
+    *, account: CreditAccount, enabled: bool, trigger_amount: object, recharge_amount: object
+) -> CreditAccount:
+    """Validate and save the settings; enabling needs a card or an agreement to pay with."""
+    if account.organisation.commerce == Organisation.Commerce.NEW:
+        raise BillingError(
+            "New-commerce organisations have no credits to recharge.", field="enabled"
+        )
+    currency = str(account.currency)
+    trigger = parse_amount(trigger_amount, currency, field="trigger_amount")
+    high = settings.PURCHASE_MAX_AMOUNT
+    if trigger > high:
+        raise BillingError(
+            f"The trigger amount is at most {format_money(high, currency)}.", field="trigger_amount"
+        )
+    try:
+        amount = purchase_amount(account, recharge_amount)
+    except BillingError as exc:
+        raise BillingError(exc.message, field="recharge_amount") from exc
+    with transaction.atomic():
+        locked = lock_account(account)
+        if enabled and not _method_ready(locked):
+            raise BillingError(
+                "Save a card or choose an Enterprise Agreement before turning auto-recharge on.",
+                field="enabled",
+                conflict=True,
+            )
+        locked.auto_recharge_enabled = enabled
+        locked.recharge_trigger = trigger
+        locked.recharge_amount = amount
+        locked.save(update_fields=["auto_recharge_enabled", "recharge_trigger", "recharge_amount"])
+    if enabled:
+        recharge_enqueue(locked)
+    return locked
+
+
+def _method_ready(account: CreditAccount) -> bool:
+    if account.recharge_method == Method.AGREEMENT:
+        return (
+            account.recharge_agreement is not None and account.recharge_agreement.removed_at is None
+        )
+    return card_current(account) is not None
+
+
+def recharge_resume(*, account: CreditAccount) -> None:
+    """A new card (or agreement) lifts a suspension and the back-off; the next sweep recharges."""
+    CreditAccount.objects.filter(pk=account.pk).update(
+        recharge_suspended_at=None,
+        recharge_suspended_reason="",
+        recharge_failures=0,
+        recharge_retry_after=None,
+    )
+
+
+# --- When one is due ---------------------------------------------------------------------------
+
+
+@dataclass
+class Due:
+    amount: Decimal | None
+    reason: str  # why not, when amount is None
+
+
+def recharge_amount_due(account: CreditAccount) -> Decimal:
+    """The recharge amount plus what the balance lacks of the trigger (debt included): one charge
+    lifts the balance to trigger + recharge amount, never a series of small ones."""
+    gap = max(account.recharge_trigger - account.balance, Decimal(0))
+    return account.recharge_amount + gap
+
+
+def recharges_last_day(account: CreditAccount, now=None) -> int:
+    since = (now or timezone.now()) - timedelta(hours=24)
+    return RechargeAttempt.objects.filter(
+        account=account,
+        created_at__gte=since,
+        status__in=[Status.SUCCEEDED, *RechargeAttempt.IN_FLIGHT],
+    ).count()
+
+
+def recharge_due(account: CreditAccount, now=None) -> Due:
+    now = now or timezone.now()
+    if not account.auto_recharge_enabled:
+        return Due(None, "auto-recharge is off")
+    if account.recharge_suspended_at:
+        return Due(None, f"suspended: {account.recharge_suspended_reason}")
+    if account.balance >= account.recharge_trigger:
+        return Due(None, "the balance is at or above the trigger")
+    if account.recharge_retry_after and account.recharge_retry_after > now:
+        return Due(
+            None, f"waiting after a decline until {account.recharge_retry_after:%Y-%m-%d %H:%M} UTC"
+        )
+    if recharges_last_day(account, now) >= settings.RECHARGE_MAX_PER_DAY:
+        return Due(None, "paused: the most recharges allowed in 24 hours have run")
+    if not _method_ready(account):
+        return Due(None, "no saved card or agreement to pay with")
+    return Due(recharge_amount_due(account), "")
+
+
+def recharge_enqueue(account: CreditAccount) -> None:
+    """After the transaction commits, ask a worker to recharge this account if it is due."""
+    from billing import tasks
+
+    if account.auto_recharge_enabled and account.balance < (account.recharge_trigger or 0):
+        transaction.on_commit(lambda: tasks.recharge_account.delay(account.pk))
+
+
+def accounts_to_sweep(now=None) -> list[int]:
+    """Accounts below their trigger, and accounts with an attempt stuck in flight."""
+    now = now or timezone.now()
+    below = CreditAccount.objects.filter(
+        auto_recharge_enabled=True,
+        recharge_suspended_at__isnull=True,
+        balance__lt=F("recharge_trigger"),
+    ).filter(Q(recharge_retry_after__isnull=True) | Q(recharge_retry_after__lte=now))
+    stuck = RechargeAttempt.objects.filter(
+        status__in=RechargeAttempt.IN_FLIGHT, lease_until__lte=now
+    ).values("account_id")
+    return sorted(
+        set(below.values_list("pk", flat=True)) | set(stuck.values_list("account_id", flat=True))
+    )
+
+
+# --- Running one -------------------------------------------------------------------------------
+
+
+def recharge_run(*, account_id: int) -> RechargeAttempt | None:
+    """Finish the attempt in flight, or start one if due. Safe to run twice, or in two workers."""
+    in_flight = RechargeAttempt.objects.filter(
+        account_id=account_id, status__in=RechargeAttempt.IN_FLIGHT
+    ).first()
+    if in_flight is not None:
+        if not _lease(in_flight):
+            return in_flight  # a live worker holds it
+        return _charge(in_flight)
+    attempt = _attempt_start(account_id)
+    return _charge(attempt) if attempt else None
+
+
+def _lease(attempt: RechargeAttempt) -> bool:
+    """Take over an attempt whose worker's lease ran out; only one taker wins."""
+    now = timezone.now()
+    return bool(
+        RechargeAttempt.objects.filter(pk=attempt.pk, status__in=RechargeAttempt.IN_FLIGHT)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .update(lease_until=now + LEASE)
+    )
+
+
+def _attempt_start(account_id: int) -> RechargeAttempt | None:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            account = lock_account(CreditAccount(pk=account_id))
+            due = recharge_due(account, now)
+            if due.amount is None:
+                if due.reason.startswith("paused"):
+                    _guard_notify(account, now)
+                return None
+            return RechargeAttempt.objects.create(
+                account=account,
+                method=account.recharge_method,
+                amount=due.amount,
+                balance_before=account.balance,
+                lease_until=now + LEASE,
+            )
+    except IntegrityError:
+        return None  # another attempt got in first; it is the one in flight
+
+
+def _guard_notify(account: CreditAccount, now) -> None:
+    # Once per pause, not on every sweep.
+    last = account.recharge_guard_notified_at
+    if last and now - last < timedelta(hours=24):
+        return
+    account.recharge_guard_notified_at = now
+    account.save(update_fields=["recharge_guard_notified_at"])
+    notify_later(account=account, kind="recharge_paused", limit=str(settings.RECHARGE_MAX_PER_DAY))
+
+
+def _charge(attempt: RechargeAttempt) -> RechargeAttempt:
+    account = CreditAccount.objects.select_related("organisation", "recharge_agreement").get(
+        pk=attempt.account_id
+    )
+    if attempt.method == Method.AGREEMENT:
+        return _record_agreement(attempt, account)
+    intent = _find_intent(attempt)
+    if intent is None:
+        card = card_current(account)
+        if card is None:
+            return _fail(attempt, "no_card", "No saved card to charge.", hard=True)
+        RechargeAttempt.objects.filter(pk=attempt.pk, status=Status.PENDING).update(
+            status=Status.CHARGING
+        )
+        try:
+            intent = _create_intent(attempt, account, card)
+        except gateway.CardError as exc:
+            error = exc.error
+            code = getattr(error, "decline_code", None) or exc.code or "card_declined"
+            intent_id = getattr(getattr(error, "payment_intent", None), "id", "") or ""
+            if intent_id:
+                RechargeAttempt.objects.filter(pk=attempt.pk).update(
+                    stripe_payment_intent_id=intent_id
+                )
+            return _fail(attempt, code, exc.user_message or str(exc), hard=code in HARD_DECLINES)
+        except gateway.ConnectionFailed:
+            # Not a decline: the charge may have gone through. The sweep asks Stripe again.
+            log.warning("Stripe unreachable during recharge %s", attempt.code, exc_info=True)
+            return attempt
+        except gateway.GatewayError as exc:
+            return _fail(
+                attempt, exc.code or "gateway_error", str(exc.user_message or exc), hard=True
+            )
+    RechargeAttempt.objects.filter(pk=attempt.pk).update(stripe_payment_intent_id=intent.id)
+    attempt.stripe_payment_intent_id = intent.id
+    return recharge_apply(attempt, intent)
+
+
+def _create_intent(attempt: RechargeAttempt, account: CreditAccount, card: Card):
+    currency = str(account.currency)
+    return gateway.client().v1.payment_intents.create(
+        params={
+            "amount": to_minor_units(attempt.amount, currency),
+            "currency": currency.lower(),
+            "customer": customer_ensure(account),
+            "payment_method": card.stripe_payment_method_id,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "off_session": True,
+            "metadata": {"recharge": str(attempt.code), "organisation": account.organisation.slug},
+        },
+        options={"idempotency_key": attempt.idempotency_key},
+    )
+
+
+def _find_intent(attempt: RechargeAttempt):
+    """The PaymentIntent already made for this attempt: by the saved id, else by metadata."""
+    stripe = gateway.client().v1
+    if attempt.stripe_payment_intent_id:
+        return stripe.payment_intents.retrieve(attempt.stripe_payment_intent_id)
+    # A worker may have died between Stripe's answer and saving its id.
+    page = stripe.payment_intents.list(params={"limit": 100})
+    for _ in range(10):  # the newest thousand at most: the attempt is minutes old
+        for intent in page.data:
+            if plain(intent.metadata).get("recharge") == str(attempt.code):
+                return intent
+        if not page.has_more:
+            return None
+        page = stripe.payment_intents.list(
+            params={"limit": 100, "starting_after": page.data[-1].id}
+        )
+    return None
+
+
+def recharge_apply(attempt: RechargeAttempt, intent) -> RechargeAttempt:
+    """Bring the attempt in line with its PaymentIntent (worker, retry, sweep or webhook)."""
+    if intent.status == "succeeded":
+        return _record_card_success(attempt, intent)
+    if intent.status in ("requires_payment_method", "canceled", "requires_action"):
+        error = plain(intent.last_payment_error)
+        code = (
+            error.get("decline_code")
+            or error.get("code")
+            or ("authentication_required" if intent.status == "requires_action" else intent.status)
+        )
+        return _fail(
+            attempt,
+            code,
+            error.get("message") or "The card was declined.",
+            hard=code in HARD_DECLINES,
+        )
+    attempt.refresh_from_db()
+    return attempt  # processing: the webhook or the next sweep finishes it
+
+
+def _record_card_success(attempt: RechargeAttempt, intent) -> RechargeAttempt:
+    account = CreditAccount.objects.select_related("organisation").get(pk=attempt.account_id)
+    currency = str(account.currency)
+    paid = from_minor_units(intent.amount, currency)
+    if plain(intent.metadata).get("recharge") != str(attempt.code) or paid != attempt.amount:
+        log.error("PaymentIntent %s does not match recharge %s", intent.id, attempt.code)
+        return attempt
+    card = Card.objects.filter(
+        account=account, stripe_payment_method_id=intent.payment_method
+    ).first()
+    return _record_success(
+        attempt,
+        account,
+        reference=f"stripe:{intent.id}",
+        issue=lambda locked: invoice_issue(
+            account=locked,
+            total=paid,
+            description=f"{CREDITS_LINE} (auto-recharge)",
+            payment_description=f"Paid by {card}" if card else "Paid by card",
+            payment_intent_id=intent.id,
+        ),
+    )
+
+
+def _record_agreement(attempt: RechargeAttempt, account: CreditAccount) -> RechargeAttempt:
+    agreement = account.recharge_agreement
+    if agreement is None or agreement.removed_at is not None:
+        return _fail(
+            attempt, "no_agreement", "The Enterprise Agreement is no longer available.", hard=True
+        )
+    return _record_success(
+        attempt,
+        account,
+        reference=f"recharge:{attempt.code}",
+        issue=lambda locked: invoice_issue(
+            account=locked,
+            total=attempt.amount,
+            description=f"{CREDITS_LINE} (auto-recharge)",
+            payment_description=str(agreement),
+            agreement=agreement,
+        ),
+    )
+
+
+def _record_success(
+    attempt: RechargeAttempt, account: CreditAccount, *, reference: str, issue
+) -> RechargeAttempt:
+    currency = str(account.currency)
+    with transaction.atomic():
+        locked_account = lock_account(account)
+        locked = RechargeAttempt.objects.select_for_update().get(pk=attempt.pk)
+        lot = lot_add(
+            account=locked_account,
+            amount=locked.amount,
+            source=FundLot.Source.RECHARGE,
+            kind=LedgerEntry.Kind.RECHARGE,
+            reference=reference,
+            invoice_issuer=issue,
+            description=f"Auto-recharge of {format_money(locked.amount, currency)}",
+        )
+        if locked.status != Status.SUCCEEDED:
+            locked.status = Status.SUCCEEDED
+            locked.lot = lot
+            locked.failure_code = locked.failure_message = ""
+            locked.finished_at = timezone.now()
+            locked.save(
+                update_fields=["status", "lot", "failure_code", "failure_message", "finished_at"]
+            )
+            CreditAccount.objects.filter(pk=account.pk).update(
+                recharge_failures=0, recharge_retry_after=None
+            )
+            balance = CreditAccount.objects.get(pk=account.pk).balance
+            notify_later(
+                account=account,
+                kind="recharge_succeeded",
+                amount=format_money(locked.amount, currency),
+                balance=format_money(balance, currency),
+                invoice=lot.invoice.display_number if lot.invoice else "",
+                invoice_url=f"/billing/invoices/{lot.invoice.code}/" if lot.invoice else "",
+            )
+    attempt.refresh_from_db()
+    return attempt
+
+
+def _fail(attempt: RechargeAttempt, code: str, message: str, *, hard: bool) -> RechargeAttempt:
+    """Record a decline once: back off, or suspend after a hard decline or too many in a row."""
+    now = timezone.now()
+    with transaction.atomic():
+        account = lock_account(CreditAccount(pk=attempt.account_id))
+        locked = RechargeAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if locked.status not in RechargeAttempt.IN_FLIGHT:
+            return locked
+        locked.status = Status.FAILED
+        locked.failure_code, locked.failure_message = code[:100], message[:500]
+        locked.hard_decline = hard
+        locked.finished_at = now
+        locked.save()
+        account.recharge_failures += 1
+        delays = settings.RECHARGE_RETRY_HOURS
+        suspend = hard or account.recharge_failures >= settings.RECHARGE_MAX_FAILURES
+        currency = str(account.currency)
+        if suspend:
+            account.recharge_suspended_at = now
+            account.recharge_suspended_reason = (
+                f"the card was declined ({code}); update the card to resume"
+                if hard
+                else f"{account.recharge_failures} declines in a row; update the card to resume"
+            )
+            account.recharge_retry_after = None
+        else:
+            hours = delays[min(account.recharge_failures, len(delays)) - 1]
+            account.recharge_retry_after = now + timedelta(hours=hours)
+        account.save(
+            update_fields=[
+                "recharge_failures",
+                "recharge_suspended_at",
+                "recharge_suspended_reason",
+                "recharge_retry_after",
+            ]
+        )
+        notify_later(
+            account=account,
+            kind="recharge_failed",
+            amount=format_money(locked.amount, currency),
+            reason=message,
+            code=code,
+            retry=("" if suspend else f"{account.recharge_retry_after:%Y-%m-%d %H:%M} UTC"),
+        )
+        if suspend:
+            notify_later(
+                account=account, kind="recharge_suspended", reason=account.recharge_suspended_reason
+            )
+    return locked
+
+
+def recharge_sweep() -> int:
+    """Run due recharges and finish stuck ones across all accounts; how many attempts ran."""
+    ran = 0
+    for account_id in accounts_to_sweep():
+        try:
+            if recharge_run(account_id=account_id) is not None:
+                ran += 1
+        except gateway.GatewayError:
+            log.warning("recharge of account %s left for the next sweep", account_id, exc_info=True)
+    return ran
+
+
+def attempt_for_intent(intent_id: str, metadata: dict) -> RechargeAttempt | None:
+    found = RechargeAttempt.objects.filter(stripe_payment_intent_id=intent_id).first()
+    if found is None and metadata.get("recharge"):
+        try:
+            found = RechargeAttempt.objects.filter(code=uuid.UUID(metadata["recharge"])).first()
+        except ValueError:
+            return None
+        if found is not None and not found.stripe_payment_intent_id:
+            RechargeAttempt.objects.filter(pk=found.pk, stripe_payment_intent_id="").update(
+                stripe_payment_intent_id=intent_id
+            )
+            found.refresh_from_db()
+    return found
