@@ -83,13 +83,11 @@ def smtp_sink(settings):
             received.append(message)
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = (
-        "127.0.0.1",
-        controller.server.sockets[0].getsockname()[1],
-    )
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     yield received
     controller.stop()
