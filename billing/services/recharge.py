@@ -253,6 +253,7 @@ def _charge(attempt: RechargeAttempt) -> RechargeAttempt:
         RechargeAttempt.objects.filter(pk=attempt.pk, status=Status.PENDING).update(
             status=Status.CHARGING
         )
+        attempt.status = Status.CHARGING
         try:
             intent = _create_intent(attempt, account, card)
         except gateway.CardError as exc:

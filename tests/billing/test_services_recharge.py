@@ -334,3 +334,39 @@ def test_reaching_zero_emails_the_billing_contacts(org, django_capture_on_commit
         spend(org, "3", "c2")
         spend(org, "1", "c3")
     assert [m.subject for m in mail.outbox] == ["Your Communications Credits balance reached zero"]
+
+
+@pytest.mark.django_db
+def test_a_gateway_time_out_is_not_a_decline_and_is_reconciled(org):
+    from billing import gateway
+
+    turn_on(org)
+    account_id = account_of(org).pk
+    real_create = recharge._create_intent
+
+    def charge_then_time_out(*args, **kwargs):
+        real_create(*args, **kwargs)
+        raise gateway.ConnectionFailed("read timed out")
+
+    with mock.patch.object(recharge, "_create_intent", charge_then_time_out):
+        attempt = recharge_run(account_id=account_id)
+    assert attempt.status == "charging"
+    account = account_of(org)
+    assert account.recharge_failures == 0 and account.recharge_retry_after is None
+    with time_machine.travel(timezone.now() + timedelta(minutes=7)):
+        assert recharge_sweep() == 1
+    attempt.refresh_from_db()
+    assert attempt.status == "succeeded" and len(charges_for(attempt)) == 1
+
+
+@pytest.mark.django_db
+def test_run_recharges_command(org):
+    import io
+
+    from django.core.management import call_command
+
+    turn_on(org)
+    out = io.StringIO()
+    call_command("run_recharges", stdout=out)
+    assert out.getvalue() == "Ran 1 recharges.\n"
+    assert account_of(org).balance == D("70.00")
