@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "axes",
     "djmoney",
     "django_countries",
+    "django_filters",
     "ninja",
     "credits_portal",
     "billing",

@@ -6,6 +6,7 @@ from billing.api import router as billing_api
 from credits_portal import views
 from credits_portal.api import api
 from credits_portal.forms import LoginForm
+from licensing.api import router as licensing_api
 
 auth_patterns = [
     path(
@@ -41,6 +42,7 @@ auth_patterns = [
 ]
 
 api.add_router("", billing_api)
+api.add_router("", licensing_api)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -49,6 +51,7 @@ urlpatterns = [
     path("settings/api-keys/new/", views.api_key_create, name="api_key_create"),
     path("settings/api-keys/<slug:prefix>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("", include("billing.urls")),
+    path("", include("licensing.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

@@ -18,7 +18,16 @@ from tests.builders import make_api_key
 pytestmark = pytest.mark.django_db
 
 # "/path/{param}" → builder(organisation) returning the path for an object of that organisation.
-OBJECT_PATHS: dict[str, Callable] = {}
+def _directory_user_path(organisation) -> str:
+    from licensing.models import DirectoryUser
+
+    user = DirectoryUser.objects.create(
+        organisation=organisation, upn="theirs@example.com", display_name="Theirs", usage_location="US"
+    )
+    return f"/api/v1/users/{user.upn}/licenses"
+
+
+OBJECT_PATHS: dict[str, Callable] = {"/api/v1/users/{upn}/licenses": _directory_user_path}
 
 
 def _operations() -> list[tuple[str, str, set[str]]]:

@@ -19,6 +19,7 @@ from billing.services.contacts import billing_contact_add
 from billing.services.purchases import agreement_add, agreement_purchase
 from credits_portal import services
 from credits_portal.permissions import Role
+from licensing.models import CsvUpload, DirectoryUser
 from tests.builders import account_of
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,7 @@ PUBLIC = {
 ANY_MEMBER = set(Role.values)
 BILLING = {Role.GLOBAL, Role.BILLING}
 GLOBAL = {Role.GLOBAL}
+LICENSE = {Role.GLOBAL, Role.LICENSE}
 
 # URL name → (roles that may open it, the object its URL names, POST only?)
 PAGES: dict[str, tuple[set[str], str | None, bool]] = {
@@ -65,6 +67,14 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "billing:agreement_new": (BILLING, None, False),
     "billing:agreement_remove": (BILLING, "agreement", False),
     "billing:recharge_method": (BILLING, None, True),
+    "licensing:licenses": (LICENSE, None, False),
+    "licensing:users": (LICENSE, None, False),
+    "licensing:users_bulk": (LICENSE, None, True),
+    "licensing:user": (LICENSE, "directory_user", False),
+    "licensing:users_import": (LICENSE, None, False),
+    "licensing:users_import_preview": (LICENSE, "users_upload", False),
+    "licensing:licenses_import": (LICENSE, None, False),
+    "licensing:licenses_import_preview": (LICENSE, "licenses_upload", False),
 }
 OBJECT_PAGES = sorted(name for name, (_roles, key, _post) in PAGES.items() if key)
 
@@ -88,7 +98,28 @@ def _objects(organisation) -> dict[str, str]:
         exp_month=1,
         exp_year=2031,
     )
+    person = DirectoryUser.objects.create(
+        organisation=organisation,
+        upn=f"ana@{organisation.slug}.example",
+        display_name="Ana",
+        usage_location="US",
+    )
+    users_upload = CsvUpload.objects.create(
+        organisation=organisation,
+        kind="users",
+        filename="u.csv",
+        content="upn,display_name,usage_location\nb@x.example,B,GB\n",
+    )
+    licenses_upload = CsvUpload.objects.create(
+        organisation=organisation,
+        kind="licenses",
+        filename="l.csv",
+        content="upn,assign,remove\nana@x.example,AUDIO_CONF,\n",
+    )
     return {
+        "directory_user": str(person.code),
+        "users_upload": str(users_upload.code),
+        "licenses_upload": str(licenses_upload.code),
         "api_key": key.prefix,
         "contact": str(contact.code),
         "agreement": str(agreement.code),
@@ -156,3 +187,5 @@ def test_another_organisations_objects_answer_404(name, client_as, org, other_or
     assert other_org.enterprise_agreements.get().removed_at is None
     assert Card.objects.get(account__organisation=other_org).removed_at is None
     assert Payment.objects.get(account__organisation=other_org).status == "pending"
+    assert CsvUpload.objects.filter(organisation=other_org, applied_at__isnull=True).count() == 2
+    assert not DirectoryUser.objects.get(organisation=other_org).assignments.exists()

@@ -1,3 +1,4 @@
+import random
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +12,19 @@ from billing.services.purchases import agreement_add, agreement_purchase, funds_
 from credits_portal import services
 from credits_portal.models import Organisation
 from credits_portal.permissions import Role
+from licensing.exceptions import AssignmentRefused, LicensingError
+from licensing.models import DirectoryUser, Subscription
+from licensing.services import licenses_apply_by_upn, seats_add, users_upsert
+from licensing.validation import UserRow, clean_phone
+
+
+def _valid_phone(row: UserRow) -> bool:
+    try:
+        clean_phone(row.phone_number)
+    except LicensingError:
+        return False
+    return True
+
 
 DEMO_ADMINS = [
     ("global@contoso.example", Role.GLOBAL),
@@ -43,6 +57,7 @@ class Command(BaseCommand):
             organisation=contoso, email="billing@contoso.example", defaults={"name": "Contoso AP"}
         )
         self._funds(contoso)
+        self._directory(contoso)
         self.stdout.write(
             "Demo organisations contoso and fabrikam; sign in as "
             + ", ".join(email for email, _ in DEMO_ADMINS)
@@ -79,6 +94,108 @@ class Command(BaseCommand):
             purchased_at=now - timedelta(days=10),
             actor="seed_demo",
         )
+
+    def _directory(self, organisation: Organisation) -> None:
+        """About 200 users across US, GB, DE, JP and KR with realistic mixes of licenses."""
+        rng = random.Random(2026)  # noqa: S311  (the same demo every time, not a secret)
+        countries = [
+            ("US", "+1425555"),
+            ("GB", "+44207946"),
+            ("DE", "+49301234"),
+            ("JP", "+81312345"),
+            ("KR", "+82212345"),
+        ]
+        first = [
+            "Ana",
+            "Ben",
+            "Chloe",
+            "Dae",
+            "Emil",
+            "Fatima",
+            "Goro",
+            "Hana",
+            "Ivan",
+            "Jin",
+            "Kai",
+            "Lena",
+            "Mina",
+            "Noah",
+            "Olga",
+            "Priya",
+            "Quinn",
+            "Rui",
+            "Sora",
+            "Tom",
+        ]
+        last = [
+            "Kim",
+            "Smith",
+            "Muller",
+            "Tanaka",
+            "Park",
+            "Jones",
+            "Schmidt",
+            "Sato",
+            "Lee",
+            "Brown",
+        ]
+        rows = []
+        for n in range(200):
+            country, prefix = countries[n % len(countries)]
+            given, family = first[n % len(first)], last[(n // len(first)) % len(last)]
+            rows.append(
+                UserRow(
+                    upn=f"{given}.{family}{n}@contoso.example".lower(),
+                    display_name=f"{given} {family}",
+                    usage_location=country,
+                    phone_number=f"{prefix}{n:04d}" if country != "US" else f"+1425555{n:04d}",
+                )
+            )
+        for row in rows:
+            if not _valid_phone(row):
+                row.phone_number = ""
+        users_upsert(organisation=organisation, rows=rows)
+        for sku, seats in [
+            ("E5", 60),
+            ("AUDIO_CONF", 80),
+            ("PHONE_SYSTEM", 120),
+            ("CALLING_DOMESTIC", 90),
+            ("CALLING_INTL", 40),
+            ("CALLING_PAYG", 20),
+            ("COMMS_CREDITS", 120),
+        ]:
+            current = Subscription.objects.filter(
+                organisation=organisation, product__sku=sku
+            ).first()
+            if current is None or current.seats < seats:
+                seats_add(
+                    organisation=organisation,
+                    sku=sku,
+                    count=seats - (current.seats if current else 0),
+                )
+        plans = [
+            {"E5", "CALLING_DOMESTIC", "COMMS_CREDITS"},
+            {"E5", "CALLING_INTL", "COMMS_CREDITS"},
+            {"PHONE_SYSTEM", "CALLING_DOMESTIC"},
+            {"PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS"},
+            {"AUDIO_CONF", "COMMS_CREDITS"},
+            {"AUDIO_CONF"},
+            {"PHONE_SYSTEM", "CALLING_PAYG", "COMMS_CREDITS"},
+            {"PHONE_SYSTEM", "CALLING_INTL"},
+        ]
+        users = DirectoryUser.objects.filter(organisation=organisation).order_by("upn")
+        held = {u.upn for u in users.filter(assignments__isnull=False)}
+        rows = [(u.upn, set(rng.choice(plans)), set()) for u in users if u.upn not in held]
+        for start in range(0, len(rows), 50):
+            try:
+                licenses_apply_by_upn(
+                    organisation=organisation,
+                    rows=rows[start : start + 50],
+                    actor="seed_demo",
+                    source="command",
+                )
+            except AssignmentRefused:
+                continue  # out of seats for this batch: the demo shows some users unlicensed
 
     def _organisation(self, slug, name, currency, country, commerce) -> Organisation:
         existing = Organisation.objects.filter(slug=slug).first()

@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from licensing.models import AssignmentEvent, DirectoryUser, MinuteAllotment, Product, Subscription
+
+
+class MinuteAllotmentInline(admin.TabularInline):
+    model = MinuteAllotment
+    extra = 0
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "sort_order"]
+    filter_horizontal = ["includes", "requires_any"]
+    inlines = [MinuteAllotmentInline]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["organisation", "product", "seats", "assigned"]
+    list_filter = ["product", "organisation"]
+    readonly_fields = ["assigned"]
+
+
+@admin.register(DirectoryUser)
+class DirectoryUserAdmin(admin.ModelAdmin):
+    list_display = ["upn", "display_name", "organisation", "usage_location"]
+    list_filter = ["organisation", "usage_location"]
+    search_fields = ["upn", "display_name"]
+
+
+@admin.register(AssignmentEvent)
+class AssignmentEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "organisation", "user", "action", "product", "actor", "source"]
+    list_filter = ["action", "source", "organisation"]
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,166 @@
+"""Directory users, licenses and subscriptions for admin keys (API.md)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema, Status
+from ninja.decorators import decorate_view
+
+from credits_portal.api import ApiProblem, admin_auth, idempotent
+from licensing.exceptions import AssignmentRefused, LicensingError
+from licensing.models import DirectoryUser, Subscription
+from licensing.services import Change, catalogue, license_change, user_licenses, users_upsert
+from licensing.validation import clean_user
+
+router = Router(tags=["licensing"], auth=admin_auth)
+
+
+class UserIn(Schema):
+    upn: str
+    display_name: str
+    usage_location: str
+    phone_number: str = ""
+
+
+class UserOut(Schema):
+    upn: str
+    display_name: str
+    usage_location: str
+    phone_number: str
+    licenses: list[str]
+
+
+class UsersOut(Schema):
+    users: list[UserOut]
+    next_cursor: str | None
+
+
+class UsersQuery(Schema):
+    cursor: str | None = None
+    limit: int = 100
+    q: str | None = None
+
+
+class LicensesIn(Schema):
+    assign: list[str] = []
+    remove: list[str] = []
+
+
+class LicensesOut(Schema):
+    upn: str
+    licenses: list[str]
+
+
+class SubscriptionOut(Schema):
+    sku: str
+    name: str
+    seats: int
+    assigned: int
+
+
+def _invalid(field: str, message: str) -> ApiProblem:
+    return ApiProblem(422, "Invalid values", message, code="validation", errors={field: [message]})
+
+
+def _user_out(user: DirectoryUser, licenses: set[str]) -> dict:
+    return {
+        "upn": user.upn,
+        "display_name": user.display_name,
+        "usage_location": user.usage_location.code,
+        "phone_number": user.phone_number,
+        "licenses": sorted(licenses),
+    }
+
+
+def _user(request: HttpRequest, upn: str) -> DirectoryUser:
+    return get_object_or_404(
+        DirectoryUser, organisation=request.organisation, upn=upn.strip().lower()
+    )
+
+
+@router.get("/users", response=UsersOut)
+def users_list(request: HttpRequest, query: Query[UsersQuery]):
+    """Directory users by UPN; follow `next_cursor` for more. `q` matches UPN or display name."""
+    if not 1 <= query.limit <= 500:
+        raise _invalid("limit", "Between 1 and 500.")
+    users = DirectoryUser.objects.filter(organisation=request.organisation).order_by("upn")
+    if query.q:
+        users = users.filter(upn__icontains=query.q) | users.filter(display_name__icontains=query.q)
+    if query.cursor:
+        try:
+            after = base64.urlsafe_b64decode(query.cursor.encode()).decode()
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise _invalid("cursor", "Not a cursor this API gave.") from None
+        users = users.filter(upn__gt=after)
+    page = list(users.prefetch_related("assignments__product")[: query.limit + 1])
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    return {
+        "users": [_user_out(u, {a.product.sku for a in u.assignments.all()}) for u in page],
+        "next_cursor": base64.urlsafe_b64encode(page[-1].upn.encode()).decode() if more else None,
+    }
+
+
+@router.post("/users", response={200: UserOut, 201: UserOut})
+@decorate_view(idempotent)
+def users_create(request: HttpRequest, payload: UserIn):
+    """Create a directory user, or update the one with this UPN."""
+    try:
+        row = clean_user(payload.dict())
+    except LicensingError as exc:
+        raise ApiProblem(
+            422, "Invalid values", exc.message, code="validation", errors=exc.errors
+        ) from None
+    existed = DirectoryUser.objects.filter(organisation=request.organisation, upn=row.upn).exists()
+    users_upsert(organisation=request.organisation, rows=[row])
+    user = _user(request, row.upn)
+    return Status(200 if existed else 201, _user_out(user, user_licenses(user)))
+
+
+@router.get("/users/{upn}/licenses", response=LicensesOut)
+def licenses_get(request: HttpRequest, upn: str):
+    user = _user(request, upn)
+    return {"upn": user.upn, "licenses": sorted(user_licenses(user))}
+
+
+@router.post("/users/{upn}/licenses", response=LicensesOut)
+@decorate_view(idempotent)
+def licenses_change(request: HttpRequest, upn: str, payload: LicensesIn):
+    """Assign and remove licenses, all or nothing: 409 for no seats, a missing prerequisite or a
+    license another still needs; 422 for an unknown SKU."""
+    user = _user(request, upn)
+    try:
+        final = license_change(
+            organisation=request.organisation,
+            changes=[
+                Change(
+                    user, {s.upper() for s in payload.assign}, {s.upper() for s in payload.remove}
+                )
+            ],
+            actor=f"API key {request.api_key.name}",
+            source="api",
+        )
+    except AssignmentRefused as exc:
+        raise ApiProblem(
+            409, "Conflict", " ".join(exc.problems[user.upn]), code="license_refused"
+        ) from None
+    return {"upn": user.upn, "licenses": sorted(final[user.pk])}
+
+
+@router.get("/subscriptions", response=list[SubscriptionOut])
+def subscriptions(request: HttpRequest):
+    """Every license in the catalogue with the organisation's seats and assignments."""
+    held = {s.product_id: s for s in Subscription.objects.filter(organisation=request.organisation)}
+    return [
+        {
+            "sku": product.sku,
+            "name": product.name,
+            "seats": held[product.pk].seats if product.pk in held else 0,
+            "assigned": held[product.pk].assigned if product.pk in held else 0,
+        }
+        for product in catalogue().values()
+    ]

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q
+from django_countries import countries
+
+from licensing.models import DirectoryUser, Product
+
+
+class DirectoryUserFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    license = django_filters.ModelChoiceFilter(
+        queryset=Product.objects.all(),
+        to_field_name="sku",
+        field_name="assignments__product",
+        label="License",
+        empty_label="Any license",
+    )
+    location = django_filters.ChoiceFilter(
+        field_name="usage_location",
+        choices=list(countries),
+        label="Usage location",
+        empty_label="Anywhere",
+    )
+    sort = django_filters.OrderingFilter(
+        fields=(
+            ("display_name", "name"),
+            ("upn", "upn"),
+            ("usage_location", "location"),
+            ("created_at", "created"),
+        ),
+        label="Sort",
+    )
+
+    class Meta:
+        model = DirectoryUser
+        fields: list[str] = []
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        return (
+            queryset.filter(Q(upn__icontains=value) | Q(display_name__icontains=value))
+            if value
+            else queryset
+        )

@@ -1,0 +1,188 @@
+"""Licensing: the catalogue, seats bought per organisation, directory users and their licenses."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django_countries.fields import CountryField
+
+from credits_portal.models import Organisation
+
+
+class Product(models.Model):
+    """A license in the catalogue (operators edit it in Django admin)."""
+
+    sku = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    includes = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="included_in",
+        help_text="A bundle counts as holding these too (E5: Audio Conferencing, Phone System).",
+    )
+    requires_any = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="required_by",
+        help_text="Assignable only with at least one of these, held directly or through a bundle.",
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "sku"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MinuteAllotment(models.Model):
+    """Minutes each licensed user adds to the organisation's pools every calendar month."""
+
+    class Pool(models.TextChoices):
+        DOMESTIC = "domestic", "Domestic calling"
+        INTERNATIONAL = "international", "International calling"
+        CONFERENCE = "conference_dial_out", "Conference dial-out"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="allotments")
+    pool = models.CharField(max_length=20, choices=Pool.choices)
+    minutes = models.PositiveIntegerField()
+    countries = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Usage locations this applies to, comma-separated (US,CA,PR); empty: all others.",
+    )
+
+    class Meta:
+        ordering = ["product", "pool", "-countries"]
+
+    def __str__(self) -> str:
+        where = self.countries or "elsewhere"
+        return f"{self.product.sku}: {self.minutes} {self.pool} minutes ({where})"
+
+    def applies_to(self, country: str) -> bool:
+        return country in [c.strip() for c in self.countries.split(",") if c.strip()]
+
+
+class Subscription(models.Model):
+    """Seats of one license bought by an organisation; `assigned` is kept with every change."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscriptions")
+    seats = models.PositiveIntegerField(default=0)
+    assigned = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["product__sort_order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "product"], name="one_subscription_per_sku"
+            ),
+            # Seats can never be oversold, whatever the concurrency.
+            models.CheckConstraint(
+                condition=Q(assigned__lte=F("seats")), name="seats_not_oversold"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} · {self.product.sku} · {self.assigned}/{self.seats}"
+
+    @property
+    def available(self) -> int:
+        return self.seats - self.assigned
+
+
+class DirectoryUser(models.Model):
+    """A person who makes calls (not a portal login)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="directory_users"
+    )
+    upn = models.CharField("UPN", max_length=254, help_text="Stored lower-case.")
+    display_name = models.CharField(max_length=200)
+    usage_location = CountryField()
+    phone_number = models.CharField(
+        max_length=20, blank=True, help_text="E.164, e.g. +14255550100."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "upn"], name="upn_unique_per_org"),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "display_name"], name="diruser_org_name"),
+            models.Index(fields=["organisation", "usage_location"], name="diruser_org_location"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.upn}>"
+
+
+class Assignment(models.Model):
+    user = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="assignments")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="assignments")
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "product"], name="one_assignment_per_license"),
+        ]
+        indexes = [models.Index(fields=["product", "user"], name="assignment_product_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user.upn}: {self.product.sku}"
+
+
+class AssignmentEvent(models.Model):
+    """History: who assigned or removed which license for whom, when, and through which door."""
+
+    class Action(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned"
+        REMOVED = "removed", "Removed"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="license_events")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    actor = models.CharField(max_length=254)
+    source = models.CharField(max_length=20)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["user", "-at"], name="license_event_user")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.product.sku} for {self.user.upn}"
+
+
+class CsvUpload(models.Model):
+    """An uploaded CSV between its preview and its all-or-nothing apply."""
+
+    class Kind(models.TextChoices):
+        USERS = "users", "Directory users"
+        LICENSES = "licenses", "License assignments"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    filename = models.CharField(max_length=200)
+    content = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} upload {self.filename}"

@@ -1,0 +1,243 @@
+"""Licensing operations: seats, directory users, assigning licenses (one service, every door).
+
+`license_change` is the only writer of assignments. It locks the users it changes and then the
+subscriptions it touches, both in primary-key order, checks every prerequisite on the final set
+of each user and every seat count, and applies all of it or none; the `seats_not_oversold`
+constraint backs the seat check in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F
+
+from credits_portal.models import Organisation
+from licensing.exceptions import AssignmentRefused, LicensingError
+from licensing.models import Assignment, AssignmentEvent, DirectoryUser, Product, Subscription
+from licensing.validation import UserRow
+
+MAX_SEATS = 1_000_000
+
+
+def catalogue() -> dict[str, Product]:
+    products = Product.objects.prefetch_related("includes", "requires_any")
+    return {p.sku: p for p in products}
+
+
+def effective_skus(skus: set[str], products: dict[str, Product]) -> set[str]:
+    """What holding `skus` amounts to: bundles count as the licenses they include."""
+    held = set(skus)
+    for sku in skus:
+        held |= {p.sku for p in products[sku].includes.all()}
+    return held
+
+
+def missing_prerequisites(skus: set[str], products: dict[str, Product]) -> dict[str, list[Product]]:
+    """For each held license whose prerequisites are not met: the licenses any of which it needs."""
+    held = effective_skus(skus, products)
+    missing = {}
+    for sku in sorted(skus):
+        needs = list(products[sku].requires_any.all())
+        if needs and not held & {p.sku for p in needs}:
+            missing[sku] = needs
+    return missing
+
+
+def _names(products: list[Product]) -> str:
+    return " or ".join(p.name for p in products)
+
+
+def seats_add(*, organisation: Organisation, sku: str, count: int) -> Subscription:
+    products = catalogue()
+    if sku not in products:
+        raise LicensingError(f"Unknown license {sku!r}; one of {', '.join(products)}.", field="sku")
+    if not 0 < count <= MAX_SEATS:
+        raise LicensingError(f"The seat count must be 1 to {MAX_SEATS:,}.", field="count")
+    with transaction.atomic():
+        subscription, _ = Subscription.objects.select_for_update().get_or_create(
+            organisation=organisation, product=products[sku]
+        )
+        subscription.seats = F("seats") + count
+        subscription.save(update_fields=["seats"])
+    subscription.refresh_from_db()
+    return subscription
+
+
+@dataclass
+class Change:
+    user: DirectoryUser
+    assign: set[str] = field(default_factory=set)
+    remove: set[str] = field(default_factory=set)
+
+
+def _check_skus(changes: list[Change], products: dict[str, Product]) -> None:
+    unknown = sorted({s for c in changes for s in c.assign | c.remove} - set(products))
+    if unknown:
+        raise LicensingError(
+            f"Unknown license {', '.join(unknown)}; one of {', '.join(products)}.", field="assign"
+        )
+    both = sorted({s for c in changes for s in c.assign & c.remove})
+    if both:
+        raise LicensingError(
+            f"{', '.join(both)} cannot be both assigned and removed.", field="remove"
+        )
+
+
+def license_change(
+    *, organisation: Organisation, changes: list[Change], actor: str, source: str
+) -> dict[int, set[str]]:
+    """Apply every change or none; the licenses each user holds afterwards, by user id.
+
+    Refusals (no seats left, a prerequisite missing, a license another still needs) raise
+    `AssignmentRefused` naming each user and reason.
+    """
+    products = catalogue()
+    _check_skus(changes, products)
+    if any(c.user.organisation_id != organisation.pk for c in changes):
+        raise LicensingError("A user of another organisation was named.", field="user")
+    by_user = {c.user.pk: c for c in changes}
+    with transaction.atomic():
+        # Users first, then subscriptions, each in primary-key order: no deadlocks between doors.
+        list(
+            DirectoryUser.objects.select_for_update().filter(pk__in=sorted(by_user)).order_by("pk")
+        )
+        current: dict[int, set[str]] = {pk: set() for pk in by_user}
+        for user_id, sku in Assignment.objects.filter(user_id__in=by_user).values_list(
+            "user_id", "product__sku"
+        ):
+            current[user_id].add(sku)
+        final: dict[int, set[str]] = {}
+        delta: dict[str, int] = {}
+        problems: dict[str, dict[str, list[str]]] = {}
+
+        def refuse(upn: str, sku: str, message: str) -> None:
+            problems.setdefault(upn, {}).setdefault(sku, []).append(message)
+
+        for user_id, change in by_user.items():
+            before = current[user_id]
+            after = (before | change.assign) - change.remove
+            final[user_id] = after
+            for sku in after - before:
+                delta[sku] = delta.get(sku, 0) + 1
+            for sku in before - after:
+                delta[sku] = delta.get(sku, 0) - 1
+            for sku, needs in missing_prerequisites(after, products).items():
+                removed = [p for p in needs if p.sku in change.remove and p.sku in before]
+                if removed and sku in before:
+                    message = f"{_names(removed)} cannot be removed: {products[sku].name} needs it."
+                    for product in removed:
+                        refuse(change.user.upn, product.sku, message)
+                else:
+                    refuse(change.user.upn, sku, f"{products[sku].name} needs {_names(needs)}.")
+        subscriptions = {
+            s.product.sku: s
+            for s in Subscription.objects.select_for_update()
+            .filter(organisation=organisation, product__sku__in=sorted(delta))
+            .select_related("product")
+            .order_by("pk")
+        }
+        for sku, change_count in delta.items():
+            subscription = subscriptions.get(sku)
+            seats, assigned = (
+                (subscription.seats, subscription.assigned) if subscription else (0, 0)
+            )
+            if change_count > 0 and assigned + change_count > seats:
+                for user_id, change in by_user.items():
+                    if sku in final[user_id] - current[user_id]:
+                        refuse(
+                            change.user.upn,
+                            sku,
+                            f"No {products[sku].name} seats left ({assigned} of {seats} assigned;"
+                            f" this needs {change_count}).",
+                        )
+        if problems:
+            raise AssignmentRefused(problems)
+        _apply(organisation, by_user, current, final, products, subscriptions, delta, actor, source)
+    return final
+
+
+def _apply(organisation, by_user, current, final, products, subscriptions, delta, actor, source):
+    added, events = [], []
+    for user_id, change in by_user.items():
+        gone = current[user_id] - final[user_id]
+        if gone:
+            Assignment.objects.filter(user_id=user_id, product__sku__in=gone).delete()
+        for sku in sorted(final[user_id] - current[user_id]):
+            added.append(Assignment(user=change.user, product=products[sku]))
+        for action, skus in (
+            (AssignmentEvent.Action.ASSIGNED, final[user_id] - current[user_id]),
+            (AssignmentEvent.Action.REMOVED, gone),
+        ):
+            events += [
+                AssignmentEvent(
+                    organisation=organisation,
+                    user=change.user,
+                    product=products[sku],
+                    action=action,
+                    actor=actor,
+                    source=source,
+                )
+                for sku in sorted(skus)
+            ]
+    Assignment.objects.bulk_create(added)
+    AssignmentEvent.objects.bulk_create(events)
+    for sku, change_count in delta.items():
+        if change_count:
+            Subscription.objects.filter(pk=subscriptions[sku].pk).update(
+                assigned=F("assigned") + change_count
+            )
+
+
+def user_licenses(user: DirectoryUser) -> set[str]:
+    return set(user.assignments.values_list("product__sku", flat=True))
+
+
+def users_upsert(*, organisation: Organisation, rows: list[UserRow]) -> int:
+    """Create or update directory users by UPN, set-based; rows were validated by the caller."""
+    if not rows:
+        return 0
+    DirectoryUser.objects.bulk_create(
+        [
+            DirectoryUser(
+                organisation=organisation,
+                upn=row.upn,
+                display_name=row.display_name,
+                usage_location=row.usage_location,
+                phone_number=row.phone_number,
+            )
+            for row in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["organisation", "upn"],
+        update_fields=["display_name", "usage_location", "phone_number", "updated_at"],
+        batch_size=2000,
+    )
+    return len(rows)
+
+
+def licenses_apply_by_upn(
+    *,
+    organisation: Organisation,
+    rows: list[tuple[str, set[str], set[str]]],
+    actor: str,
+    source: str,
+) -> dict[str, set[str]]:
+    """Bulk assignment by UPN (CSV, command, selection): all or nothing; final licenses by UPN."""
+    upns = [upn for upn, _assign, _remove in rows]
+    users = {
+        u.upn: u for u in DirectoryUser.objects.filter(organisation=organisation, upn__in=upns)
+    }
+    unknown = {
+        upn: {"": ["No such user in this organisation."]} for upn in upns if upn not in users
+    }
+    if unknown:
+        raise AssignmentRefused(unknown)
+    final = license_change(
+        organisation=organisation,
+        changes=[Change(users[upn], set(assign), set(remove)) for upn, assign, remove in rows],
+        actor=actor,
+        source=source,
+    )
+    return {users[upn].upn: final[users[upn].pk] for upn in upns}

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from licensing import views
+
+app_name = "licensing"
+urlpatterns = [
+    path("licenses/", views.licenses, name="licenses"),
+    path("users/", views.users, name="users"),
+    path("users/bulk/", views.users_bulk, name="users_bulk"),
+    path("users/import/", views.users_import, name="users_import"),
+    path("users/import/<uuid:code>/", views.users_import_preview, name="users_import_preview"),
+    path("users/licenses/import/", views.licenses_import, name="licenses_import"),
+    path(
+        "users/licenses/import/<uuid:code>/",
+        views.licenses_import_preview,
+        name="licenses_import_preview",
+    ),
+    path("users/<uuid:code>/", views.user_detail, name="user"),
+]

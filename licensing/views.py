@@ -1,0 +1,286 @@
+"""Licenses and Users: seats, the directory, Licenses and apps, bulk changes and CSV uploads."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from credits_portal.permissions import Capability, role_can
+from credits_portal.tenancy import require_capability
+from licensing.exceptions import AssignmentRefused, LicensingError
+from licensing.filters import DirectoryUserFilter
+from licensing.forms import CsvUploadForm
+from licensing.models import AssignmentEvent, CsvUpload, DirectoryUser, Subscription
+from licensing.services import (
+    Change,
+    catalogue,
+    license_change,
+    licenses_apply_by_upn,
+    missing_prerequisites,
+    user_licenses,
+    users_upsert,
+)
+from licensing.validation import parse_licenses_csv, parse_users_csv
+
+USERS_PAGE_SIZE = 50
+
+
+def _get_user_for(request: HttpRequest, code) -> DirectoryUser:
+    return get_object_or_404(DirectoryUser, organisation=request.organisation, code=code)
+
+
+def _get_upload_for(request: HttpRequest, code, kind: str) -> CsvUpload:
+    return get_object_or_404(
+        CsvUpload, organisation=request.organisation, code=code, kind=kind, applied_at__isnull=True
+    )
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.email
+
+
+@require_GET
+@require_capability(Capability.LICENSES_VIEW)
+def licenses(request: HttpRequest) -> HttpResponse:
+    held = {s.product_id: s for s in Subscription.objects.filter(organisation=request.organisation)}
+    rows = [
+        {
+            "product": product,
+            "seats": held[product.pk].seats if product.pk in held else 0,
+            "assigned": held[product.pk].assigned if product.pk in held else 0,
+        }
+        for product in catalogue().values()
+    ]
+    for row in rows:
+        row["available"] = row["seats"] - row["assigned"]
+    return render(request, "licensing/licenses.html", {"rows": rows})
+
+
+@require_GET
+@require_capability(Capability.LICENSES_VIEW)
+def users(request: HttpRequest) -> HttpResponse:
+    queryset = DirectoryUser.objects.filter(organisation=request.organisation)
+    filters = DirectoryUserFilter(request.GET or None, queryset=queryset)
+    listed = filters.qs.distinct() if filters.is_valid() else queryset
+    if not request.GET.get("sort"):
+        listed = listed.order_by("display_name", "pk")
+    page = Paginator(listed.prefetch_related("assignments__product"), USERS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "licensing/users.html",
+        {
+            "filters": filters,
+            "users": page,
+            "query": query.urlencode(),
+            "products": catalogue().values(),
+            "can_assign": role_can(request.membership.role, Capability.LICENSES_MANAGE),
+        },
+    )
+
+
+@require_POST
+@require_capability(Capability.LICENSES_MANAGE)
+def users_bulk(request: HttpRequest) -> HttpResponse:
+    """The selected users get one license assigned or removed, all or nothing."""
+    back = reverse("licensing:users") + (
+        "?" + request.POST["query"] if request.POST.get("query") else ""
+    )
+    codes = []
+    for value in request.POST.getlist("users"):
+        with contextlib.suppress(ValueError):
+            codes.append(uuid.UUID(value))
+    selected = list(DirectoryUser.objects.filter(organisation=request.organisation, code__in=codes))
+    sku = request.POST.get("sku", "")
+    action = request.POST.get("action")
+    if not selected or len(selected) != len(set(codes)) or action not in ("assign", "remove"):
+        messages.error(
+            request, "Select users of this organisation, a license and assign or remove."
+        )
+        return redirect(back)
+    skus = {sku}
+    try:
+        licenses_apply_by_upn(
+            organisation=request.organisation,
+            rows=[
+                (
+                    u.upn,
+                    skus if action == "assign" else set(),
+                    skus if action == "remove" else set(),
+                )
+                for u in selected
+            ],
+            actor=_actor(request),
+            source="portal",
+        )
+    except AssignmentRefused as exc:
+        detail = "; ".join(
+            f"{upn}: {' '.join(reasons)}" for upn, reasons in list(exc.problems.items())[:10]
+        )
+        messages.error(request, f"Nothing was changed. {detail}")
+    except LicensingError as exc:
+        messages.error(request, exc.message)
+    else:
+        verb = "assigned to" if action == "assign" else "removed from"
+        messages.success(request, f"{sku} {verb} {len(selected)} users.")
+    return redirect(back)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.LICENSES_VIEW)
+def user_detail(request: HttpRequest, code) -> HttpResponse:
+    """Users › a user › Licenses and apps: toggle each license, then Save (all or nothing)."""
+    user = _get_user_for(request, code)
+    products = catalogue()
+    held = user_licenses(user)
+    wanted = held
+    refusals: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if not role_can(request.membership.role, Capability.LICENSES_MANAGE):
+            return render(request, "403.html", status=403)
+        wanted = {sku for sku in request.POST.getlist("licenses") if sku in products}
+        try:
+            license_change(
+                organisation=request.organisation,
+                changes=[Change(user, wanted - held, held - wanted)],
+                actor=_actor(request),
+                source="portal",
+            )
+        except AssignmentRefused as exc:
+            refusals = exc.by_sku.get(user.upn, {})
+            messages.error(request, "Nothing was saved: " + " ".join(exc.problems[user.upn]))
+        else:
+            messages.success(request, f"Licenses of {user.display_name} saved.")
+            return redirect("licensing:user", code=user.code)
+    seats = {
+        s.product.sku: s
+        for s in Subscription.objects.filter(organisation=request.organisation).select_related(
+            "product"
+        )
+    }
+    toggles = []
+    for sku, product in products.items():
+        subscription = seats.get(sku)
+        needs = [p.name for p in product.requires_any.all()]
+        toggles.append(
+            {
+                "product": product,
+                "checked": sku in wanted,
+                "available": (subscription.seats - subscription.assigned) if subscription else 0,
+                "needs": " or ".join(needs),
+                "refusals": refusals.get(sku, []),
+            }
+        )
+    return render(
+        request,
+        "licensing/user_detail.html",
+        {
+            "user_obj": user,
+            "toggles": toggles,
+            "missing": missing_prerequisites(held, products),
+            "events": AssignmentEvent.objects.filter(user=user).select_related("product")[:50],
+            "can_assign": role_can(request.membership.role, Capability.LICENSES_MANAGE),
+        },
+    )
+
+
+def _upload(request: HttpRequest, kind: str, template: str) -> HttpResponse:
+    form = CsvUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        raw = upload.read()
+        try:
+            (parse_users_csv if kind == CsvUpload.Kind.USERS else parse_licenses_csv)(raw)
+            text = raw.decode("utf-8-sig")
+        except (LicensingError, UnicodeDecodeError) as exc:
+            form.add_error("file", getattr(exc, "message", "The file is not UTF-8 text."))
+        else:
+            saved = CsvUpload.objects.create(
+                organisation=request.organisation,
+                kind=kind,
+                filename=upload.name[:200],
+                content=text,
+                created_by=request.user,
+            )
+            return redirect(f"licensing:{kind}_import_preview", code=saved.code)
+    return render(request, template, {"form": form, "kind": kind})
+
+
+def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
+    upload = _get_upload_for(request, code, kind)
+    raw = upload.content.encode()
+    refused: dict[str, list[str]] = {}
+    if kind == CsvUpload.Kind.USERS:
+        rows, errors = parse_users_csv(raw)
+    else:
+        rows, errors = parse_licenses_csv(raw)
+    if request.method == "POST" and not errors:
+        try:
+            with transaction.atomic():
+                if kind == CsvUpload.Kind.USERS:
+                    count = users_upsert(organisation=request.organisation, rows=rows)
+                else:
+                    count = len(
+                        licenses_apply_by_upn(
+                            organisation=request.organisation,
+                            rows=[(r.upn, r.assign, r.remove) for r in rows],
+                            actor=_actor(request),
+                            source="csv",
+                        )
+                    )
+                upload.applied_at = timezone.now()
+                upload.save(update_fields=["applied_at"])
+        except AssignmentRefused as exc:
+            refused = exc.problems
+            messages.error(request, f"Nothing was applied: {len(refused)} users cannot be changed.")
+        else:
+            messages.success(request, f"{count} rows of {upload.filename} applied.")
+            return redirect("licensing:users")
+    return render(
+        request,
+        "licensing/import_preview.html",
+        {
+            "upload": upload,
+            "rows": rows[:200],
+            "count": len(rows),
+            "errors": errors,
+            "refused": refused,
+            "kind": kind,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.LICENSES_MANAGE)
+def users_import(request: HttpRequest) -> HttpResponse:
+    return _upload(request, CsvUpload.Kind.USERS, "licensing/import_form.html")
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.LICENSES_MANAGE)
+def users_import_preview(request: HttpRequest, code) -> HttpResponse:
+    return _preview(request, code, CsvUpload.Kind.USERS)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.LICENSES_MANAGE)
+def licenses_import(request: HttpRequest) -> HttpResponse:
+    return _upload(request, CsvUpload.Kind.LICENSES, "licensing/import_form.html")
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.LICENSES_MANAGE)
+def licenses_import_preview(request: HttpRequest, code) -> HttpResponse:
+    return _preview(request, code, CsvUpload.Kind.LICENSES)
