@@ -12,17 +12,22 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
+import credits_portal.urls  # noqa: F401  (attaches the apps' routers to the API)
 from credits_portal.api import api
 from tests.builders import make_api_key
 
 pytestmark = pytest.mark.django_db
+
 
 # "/path/{param}" → builder(organisation) returning the path for an object of that organisation.
 def _directory_user_path(organisation) -> str:
     from licensing.models import DirectoryUser
 
     user = DirectoryUser.objects.create(
-        organisation=organisation, upn="theirs@example.com", display_name="Theirs", usage_location="US"
+        organisation=organisation,
+        upn="theirs@example.com",
+        display_name="Theirs",
+        usage_location="US",
     )
     return f"/api/v1/users/{user.upn}/licenses"
 
