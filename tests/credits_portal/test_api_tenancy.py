@@ -37,12 +37,14 @@ OBJECT_PATHS: dict[str, Callable] = {"/api/v1/users/{upn}/licenses": _directory_
 
 def _operations() -> list[tuple[str, str, set[str]]]:
     found = []
-    for prefix, router in api._routers:
-        for path, view in router.path_operations.items():
+    for bound in api._get_bound_routers():  # the operations as mounted, with their auth
+        for path, view in bound.path_operations.items():
             for operation in view.operations:
                 scopes = {scope for cb in operation.auth_callbacks for scope in cb.scopes}
                 for method in operation.methods:
-                    found.append((method, f"/api/v1/{prefix}{path}".replace("//", "/"), scopes))
+                    found.append(
+                        (method, f"/api/v1/{bound.prefix}{path}".replace("//", "/"), scopes)
+                    )
     return found
 
 
