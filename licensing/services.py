@@ -124,7 +124,13 @@ def license_change(
             for sku in before - after:
                 delta[sku] = delta.get(sku, 0) - 1
             for sku, needs in missing_prerequisites(after, products).items():
-                removed = [p for p in needs if p.sku in change.remove and p.sku in before]
+                need_skus = {p.sku for p in needs}
+                # A removed license that gave the prerequisite, itself or through its bundle.
+                removed = [
+                    products[r]
+                    for r in sorted(change.remove & before)
+                    if effective_skus({r}, products) & need_skus
+                ]
                 if removed and sku in before:
                     message = f"{_names(removed)} cannot be removed: {products[sku].name} needs it."
                     for product in removed:

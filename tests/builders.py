@@ -52,3 +52,22 @@ def grant(organisation: Organisation, amount: str, *, reference: str | None = No
         reference=reference or f"test-grant-{next(_seq)}",
         **kwargs,
     )
+
+
+def make_user(organisation: Organisation, upn: str | None = None, country: str = "US"):
+    from licensing.models import DirectoryUser
+
+    n = next(_seq)
+    return DirectoryUser.objects.create(
+        organisation=organisation,
+        upn=upn or f"user{n}@{organisation.slug}.example",
+        display_name=f"User {n}",
+        usage_location=country,
+    )
+
+
+def seats(organisation: Organisation, **counts: int) -> None:
+    from licensing.services import seats_add
+
+    for sku, count in counts.items():
+        seats_add(organisation=organisation, sku=sku, count=count)
