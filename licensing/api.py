@@ -23,7 +23,7 @@ class UserIn(Schema):
     upn: str
     display_name: str
     usage_location: str
-    phone_number: str = ""
+    phone_number: str | None = None
 
 
 class UserOut(Schema):

@@ -201,25 +201,33 @@ def user_licenses(user: DirectoryUser) -> set[str]:
 
 
 def users_upsert(*, organisation: Organisation, rows: list[UserRow]) -> int:
-    """Create or update directory users by UPN, set-based; rows were validated by the caller."""
-    if not rows:
-        return 0
-    DirectoryUser.objects.bulk_create(
-        [
-            DirectoryUser(
-                organisation=organisation,
-                upn=row.upn,
-                display_name=row.display_name,
-                usage_location=row.usage_location,
-                phone_number=row.phone_number,
-            )
-            for row in rows
-        ],
-        update_conflicts=True,
-        unique_fields=["organisation", "upn"],
-        update_fields=["display_name", "usage_location", "phone_number", "updated_at"],
-        batch_size=2000,
-    )
+    """Create or update directory users by UPN, set-based; rows were validated by the caller.
+
+    A row without a phone number (None) keeps the number an existing user has.
+    """
+    for with_phone in (True, False):
+        group = [row for row in rows if (row.phone_number is not None) == with_phone]
+        if not group:
+            continue
+        update = ["display_name", "usage_location", "updated_at"] + (
+            ["phone_number"] if with_phone else []
+        )
+        DirectoryUser.objects.bulk_create(
+            [
+                DirectoryUser(
+                    organisation=organisation,
+                    upn=row.upn,
+                    display_name=row.display_name,
+                    usage_location=row.usage_location,
+                    phone_number=row.phone_number or "",
+                )
+                for row in group
+            ],
+            update_conflicts=True,
+            unique_fields=["organisation", "upn"],
+            update_fields=update,
+            batch_size=2000,
+        )
     return len(rows)
 
 

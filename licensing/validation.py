@@ -25,7 +25,7 @@ class UserRow:
     upn: str
     display_name: str
     usage_location: str
-    phone_number: str = ""
+    phone_number: str | None = None  # None: not given, an update keeps the current number
 
 
 @dataclass
@@ -86,6 +86,9 @@ def clean_user(data: dict[str, str]) -> UserRow:
         ("usage_location", clean_country),
         ("phone_number", clean_phone),
     ):
+        if name == "phone_number" and data.get(name) is None:
+            cleaned[name] = None  # no such column: keep what an existing user has
+            continue
         try:
             cleaned[name] = cleaner(data.get(name) or "")
         except LicensingError as exc:
@@ -137,6 +140,8 @@ def read_csv(
                 continue
             if len(rows) >= MAX_CSV_ROWS:
                 raise LicensingError(f"At most {MAX_CSV_ROWS:,} rows in one file.", field="file")
+            if len(header) > len(values) >= len(columns):
+                values = values + [""] * (len(header) - len(values))  # optional cells left off
             if len(values) != len(header):
                 rows.append(
                     (
