@@ -169,3 +169,11 @@ def test_seed_demo_is_safe_to_run_twice():
     assert [lot.amount for lot in summary.lots] == [Decimal("200"), Decimal("500"), Decimal("50")]
     assert summary.expiring_soon == Decimal("200"), "one lot expires within 30 days"
     assert summary.balance == Decimal("750")
+    from licensing.models import Assignment, DirectoryUser
+
+    users = DirectoryUser.objects.filter(organisation=contoso)
+    assert users.count() == 200
+    assert set(users.values_list("usage_location", flat=True)) == {"US", "GB", "DE", "JP", "KR"}
+    with_credits = users.filter(assignments__product__sku="COMMS_CREDITS").count()
+    assert 50 < with_credits < 200, "some with Communications Credits, some without"
+    assert Assignment.objects.filter(user__organisation=contoso).count() > 400

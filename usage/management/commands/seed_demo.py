@@ -157,12 +157,12 @@ class Command(BaseCommand):
         users_upsert(organisation=organisation, rows=rows)
         for sku, seats in [
             ("E5", 60),
-            ("AUDIO_CONF", 80),
-            ("PHONE_SYSTEM", 120),
-            ("CALLING_DOMESTIC", 90),
-            ("CALLING_INTL", 40),
-            ("CALLING_PAYG", 20),
-            ("COMMS_CREDITS", 120),
+            ("AUDIO_CONF", 250),
+            ("PHONE_SYSTEM", 250),
+            ("CALLING_DOMESTIC", 150),
+            ("CALLING_INTL", 60),
+            ("CALLING_PAYG", 30),
+            ("COMMS_CREDITS", 250),
         ]:
             current = Subscription.objects.filter(
                 organisation=organisation, product__sku=sku
