@@ -156,12 +156,12 @@ class Command(BaseCommand):
                 row.phone_number = ""
         users_upsert(organisation=organisation, rows=rows)
         for sku, seats in [
-            ("E5", 60),
+            ("E5", 100),
             ("AUDIO_CONF", 250),
             ("PHONE_SYSTEM", 250),
             ("CALLING_DOMESTIC", 150),
-            ("CALLING_INTL", 60),
-            ("CALLING_PAYG", 30),
+            ("CALLING_INTL", 100),
+            ("CALLING_PAYG", 60),
             ("COMMS_CREDITS", 250),
         ]:
             current = Subscription.objects.filter(
