@@ -70,7 +70,7 @@ def licenses(request: HttpRequest) -> HttpResponse:
 def users(request: HttpRequest) -> HttpResponse:
     queryset = DirectoryUser.objects.filter(organisation=request.organisation)
     filters = DirectoryUserFilter(request.GET or None, queryset=queryset)
-    listed = filters.qs.distinct() if filters.is_valid() else queryset
+    listed = filters.qs if filters.is_valid() else queryset
     if not request.GET.get("sort"):
         listed = listed.order_by("display_name", "pk")
     page = Paginator(listed.prefetch_related("assignments__product"), USERS_PAGE_SIZE).get_page(
