@@ -90,9 +90,8 @@ def main() -> None:
                 response = client.get("/users/", params)
                 timings.append(time.perf_counter() - started)
             assert response.status_code == 200, response.status_code
-        print(
-            f"  {name:35s} median {statistics.median(timings) * 1000:7.1f} ms  {len(queries)} queries"
-        )
+        median = statistics.median(timings) * 1000
+        print(f"  {name:35s} median {median:7.1f} ms  {len(queries)} queries")
 
 
 if __name__ == "__main__":
