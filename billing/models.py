@@ -447,6 +447,40 @@ class RechargeAttempt(models.Model):
         return f"recharge-{self.code}"
 
 
+class Reservation(models.Model):
+    """Funds held for a credit-funded call until its usage record settles it or it expires."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SETTLED = "settled", "Settled by its usage record"
+        RELEASED = "released", "Released unused"
+
+    code = models.CharField(max_length=40, unique=True)
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="reservations"
+    )
+    amount = models.DecimalField(**AMOUNT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="reservation_amount_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "expires_at"],
+                condition=Q(status="open"),
+                name="reservation_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.amount} ({self.status})"
+
+
 class StripeEvent(models.Model):
     """Each webhook event is handled once: its id is unique."""
 

@@ -37,11 +37,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         leftMargin=18 * mm,
         rightMargin=18 * mm,
     )
-    status = (
-        "Paid"
-        if invoice.status == Invoice.Status.PAID
-        else f"Due {invoice.due_date:%Y-%m-%d} ({invoice.agreement.payment_terms_days} days)"
-    )
+    status = "Paid" if invoice.status == Invoice.Status.PAID else f"Due {invoice.due_date:%Y-%m-%d}"
     facts = [
         ["Invoice number", invoice.display_number],
         ["Issued", f"{invoice.issued_at:%Y-%m-%d %H:%M} UTC"],

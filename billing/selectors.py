@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.models import CreditAccount, FundLot, Invoice, LedgerEntry
+from billing.services.reservations import available
 
 EXPIRING_SOON = timedelta(days=30)
 
@@ -38,8 +39,7 @@ def account_summary(account: CreditAccount) -> AccountSummary:
     return AccountSummary(
         account=account,
         balance=account.balance,
-        # Open reservations of credit-funded calls come off here once calls reserve funds.
-        available=max(account.balance, Decimal(0)),
+        available=available(account),
         lots=lots,
         expiring_soon=sum((lot.remaining for lot in lots if lot.expiring_soon), Decimal(0)),
     )

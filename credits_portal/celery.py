@@ -24,6 +24,14 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.notify_expiring_funds",
         "schedule": crontab(minute=30, hour=8),
     },
+    "release-reservations": {
+        "task": "usage.tasks.release_reservations",
+        "schedule": 60.0,
+    },
+    "invoice-overage": {
+        "task": "usage.tasks.invoice_overage",
+        "schedule": crontab(minute=15, hour=2, day_of_month=1),
+    },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17, hour="*"),

@@ -221,3 +221,6 @@ INVOICE_SELLER_TAX_ID = env_str("INVOICE_SELLER_TAX_ID", "")
 RECHARGE_MAX_PER_DAY = env_int("RECHARGE_MAX_PER_DAY", 5)
 RECHARGE_RETRY_HOURS = [int(h) for h in env_list("RECHARGE_RETRY_HOURS", ["1", "6", "24"])]
 RECHARGE_MAX_FAILURES = env_int("RECHARGE_MAX_FAILURES", 3)
+
+# --- Usage -----------------------------------------------------------------------------------
+AUTHORIZATION_MAX_SECONDS = env_int("AUTHORIZATION_MAX_SECONDS", 14_400)

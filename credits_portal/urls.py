@@ -7,6 +7,7 @@ from credits_portal import views
 from credits_portal.api import api
 from credits_portal.forms import LoginForm
 from licensing.api import router as licensing_api
+from usage.api import router as usage_api
 
 auth_patterns = [
     path(
@@ -43,6 +44,7 @@ auth_patterns = [
 
 api.add_router("", billing_api)
 api.add_router("", licensing_api)
+api.add_router("", usage_api)
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -38,22 +38,24 @@ def invoice_issue(
     agreement: EnterpriseAgreement | None = None,
     po_number: str = "",
     payment_intent_id: str = "",
+    due_days: int | None = None,
 ) -> Invoice:
     """The next invoice of `account`, whose row lock the caller holds (it keeps numbers gapless).
 
-    Paid at once for cards; due after the agreement's payment terms for agreements.
+    Paid at once for cards; due after the agreement's payment terms, or `due_days` (overage).
     """
     issued_at = timezone.now()
     number = account.next_invoice_number
     account.next_invoice_number = number + 1
     account.save(update_fields=["next_invoice_number"])
-    due = agreement is not None
+    due = agreement is not None or due_days is not None
+    days = agreement.payment_terms_days if agreement is not None else due_days
     invoice = Invoice.objects.create(
         account=account,
         number=number,
         issued_at=issued_at,
         status=Invoice.Status.DUE if due else Invoice.Status.PAID,
-        due_date=(issued_at + timedelta(days=agreement.payment_terms_days)).date() if due else None,
+        due_date=(issued_at + timedelta(days=days)).date() if due else None,
         currency=account.currency,
         total=total,
         payment_description=payment_description,

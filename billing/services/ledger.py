@@ -273,3 +273,50 @@ def funds_expire(*, now: datetime | None = None, batch: int = 500) -> int:
             if not account_ids:
                 return expired
             expired += _expire_due(now, account_ids=account_ids)
+
+
+@dataclass
+class DebitLine:
+    amount: Decimal
+    reference: str
+    description: str = ""
+
+
+def funds_debit_many(
+    *, account: CreditAccount, lines: list[DebitLine], kind: str = Kind.USAGE
+) -> Decimal:
+    """Many debits in one transaction (a batch of rated calls): one entry per lot touched per
+    line, inserted together. The caller holds the account's lock and has made each reference new
+    (the usage record it belongs to was just inserted). The balance after."""
+    now = timezone.now()
+    _expire_due(now, account_ids=[account.pk])
+    account.refresh_from_db(fields=["balance", "debt"])
+    balance_before = account.balance
+    lots = list(
+        FundLot.objects.filter(account=account, expired_at__isnull=True, remaining__gt=0).order_by(
+            "purchased_at", "id"
+        )
+    )
+    entries: list[LedgerEntry] = []
+    touched: dict[int, FundLot] = {}
+    for line in lines:
+        _check_amount(line.amount)
+        posting = _Posting(account, line.reference, "", now)
+        left = line.amount
+        for lot in lots:
+            if left == 0:
+                break
+            take = min(lot.remaining, left)
+            if take:
+                lot.remaining -= take
+                touched[lot.pk] = lot
+                posting.post(kind, -take, lot, line.description)
+                left -= take
+        if left > 0:
+            posting.post(kind, -left, None, (line.description + " (not covered: debt)").strip())
+        entries += posting.entries
+    LedgerEntry.objects.bulk_create(entries, batch_size=1000)
+    FundLot.objects.bulk_update(list(touched.values()), ["remaining"])
+    account.save(update_fields=["balance", "debt"])
+    _after_debit(account, balance_before)
+    return account.balance

@@ -1,0 +1,171 @@
+"""Usage: the rate card, minute pools, call authorizations and rated call and SMS records."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from djmoney.models.fields import CurrencyField
+
+from credits_portal.models import Organisation
+from licensing.models import DirectoryUser
+
+RATE = {"max_digits": 12, "decimal_places": 4}
+AMOUNT = {"max_digits": 18, "decimal_places": 4}
+
+
+class CallType(models.TextChoices):
+    OUTBOUND = "outbound", "Outbound"
+    CONFERENCE_DIAL_OUT = "conference_dial_out", "Conference dial-out"
+    TOLL_FREE_DIAL_IN = "toll_free_dial_in", "Toll-free dial-in"
+    SMS = "sms", "SMS"
+
+
+class FundedBy(models.TextChoices):
+    PLAN_MINUTES = "plan_minutes", "Plan minutes"
+    CREDITS = "credits", "Communications Credits"
+    OVERAGE = "overage", "Overage (billed after use)"
+    NONE = "none", "Not funded"
+
+
+class Rate(models.Model):
+    """Price per minute (per message for SMS) by destination prefix; the longest prefix wins.
+
+    The prefix is the E.164 number's digits without "+"; an empty prefix is the catch-all.
+    """
+
+    currency = CurrencyField()
+    prefix = models.CharField(max_length=15, blank=True)
+    type = models.CharField(max_length=20, choices=CallType.choices)
+    rate_per_unit = models.DecimalField(**RATE)
+    description = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["currency", "type", "prefix"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["currency", "type", "prefix"], name="one_rate_per_prefix"
+            ),
+            models.CheckConstraint(condition=Q(rate_per_unit__gte=0), name="rate_not_negative"),
+            models.CheckConstraint(
+                condition=Q(prefix__regex=r"^[0-9]*$"), name="rate_prefix_digits"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} +{self.prefix or '*'}: {self.rate_per_unit} {self.currency}"
+
+
+class PoolUsage(models.Model):
+    """Minutes used from one pool in one calendar month (UTC); sizes come from the licenses held."""
+
+    class Category(models.TextChoices):
+        DOMESTIC = "domestic", "Domestic calling"
+        INTERNATIONAL = "international", "International calling"
+        CONFERENCE = "conference_dial_out", "Conference dial-out"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The first day of the month.")
+    category = models.CharField(max_length=20, choices=Category.choices)
+    country = models.CharField(max_length=2, blank=True, help_text="Domestic pools only.")
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "month", "category", "country"], name="one_pool_per_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.month:%Y-%m} {self.category} {self.country}: {self.used}"
+
+
+class Authorization(models.Model):
+    """An allowed call; credit-funded ones hold a reservation until their record settles it."""
+
+    code = models.CharField(max_length=40, unique=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(max_length=20, choices=CallType.choices)
+    to_number = models.CharField(max_length=20)
+    from_number = models.CharField(max_length=20, blank=True)
+    funded_by = models.CharField(max_length=15, choices=FundedBy.choices)
+    max_seconds = models.PositiveIntegerField()
+    rate_per_minute = models.DecimalField(**RATE)
+    reserved = models.DecimalField(**AMOUNT, default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class UsageRecord(models.Model):
+    """One call or message as the platform reported it, and how it was rated and funded."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        SMS = "sms", "SMS"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    record_id = models.CharField(max_length=100, help_text="The platform's id: idempotency.")
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    type = models.CharField(max_length=20, choices=CallType.choices)
+    user = models.ForeignKey(DirectoryUser, on_delete=models.PROTECT, related_name="usage")
+    from_number = models.CharField(max_length=20, blank=True)
+    to_number = models.CharField(max_length=20)
+    to_country = models.CharField(max_length=2, blank=True)
+    from_country = models.CharField(max_length=2, blank=True)
+    domestic = models.BooleanField()
+    started_at = models.DateTimeField()
+    duration_seconds = models.PositiveIntegerField(default=0)
+    units = models.PositiveIntegerField(help_text="Billed minutes (rounded up) or messages.")
+    plan_minutes = models.PositiveIntegerField(default=0)
+    pool_category = models.CharField(max_length=20, blank=True)
+    rate_per_unit = models.DecimalField(**RATE)
+    rate_prefix = models.CharField(max_length=15, blank=True)
+    charge = models.DecimalField(**AMOUNT)
+    currency = CurrencyField()
+    funded_by = models.CharField(max_length=15, choices=FundedBy.choices)
+    capability = models.CharField(max_length=40, blank=True, help_text="The license that paid.")
+    authorization_code = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "record_id"], name="usage_record_once"),
+            models.CheckConstraint(condition=Q(charge__gte=0), name="usage_charge_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "started_at"], name="usage_org_time"),
+            models.Index(fields=["organisation", "kind", "started_at"], name="usage_org_kind_time"),
+            models.Index(fields=["organisation", "user", "started_at"], name="usage_org_user_time"),
+            models.Index(
+                fields=["organisation", "funded_by", "started_at"], name="usage_org_funding_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id} {self.type} {self.charge} {self.currency}"
+
+    @property
+    def ledger_reference(self) -> str:
+        return f"usage:{self.record_id}"
+
+
+class OverageInvoice(models.Model):
+    """The monthly invoice of a new-commerce organisation's overage: one per closed month."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    month = models.DateField()
+    invoice = models.OneToOneField("billing.Invoice", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "month"], name="one_overage_invoice_a_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Overage {self.organisation} {self.month:%Y-%m}"

@@ -1,0 +1,1 @@
+"""Usage operations: rating, pools, authorization and ingest, one module per concept."""

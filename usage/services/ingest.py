@@ -1,0 +1,313 @@
+"""Usage records from the platform: rated, funded and stored, a batch in one transaction.
+
+Each record is checked on its own (a bad one is `rejected` with a reason, the good ones beside it
+go through) and is idempotent by its `id`: under the account's row lock the batch learns which
+ids were already recorded (`duplicate`, charged nothing again) and inserts the rest with one
+statement; the credit-funded ones are debited together (`funds_debit_many`), one ledger reference
+per record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from billing.models import Reservation
+from billing.money import format_money, round_money
+from billing.services.ledger import DebitLine, account_for, funds_debit_many, lock_account
+from billing.services.reservations import reservations_close
+from credits_portal.models import Organisation
+from licensing.exceptions import LicensingError
+from licensing.models import DirectoryUser
+from licensing.validation import clean_phone
+from usage.models import CallType, FundedBy, PoolUsage, UsageRecord
+from usage.services import rating
+from usage.services.pools import month_of, pool_size
+from usage.services.rates import RateTable, country_of
+
+MAX_BATCH = 1000
+CALL_TYPES = {CallType.OUTBOUND, CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN}
+
+
+@dataclass
+class Result:
+    id: str
+    status: str
+    error: str = ""
+    charge: str | None = None
+    currency: str | None = None
+    funded_by: str | None = None
+    plan_minutes: int | None = None
+
+    def as_dict(self) -> dict:
+        if self.status == "rejected":
+            return {"id": self.id, "status": "rejected", "error": self.error}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "charge": self.charge,
+            "currency": self.currency,
+            "funded_by": self.funded_by,
+            "plan_minutes": self.plan_minutes,
+        }
+
+
+@dataclass
+class _Parsed:
+    index: int
+    id: str
+    kind: str
+    type: str
+    upn: str
+    from_number: str
+    to_number: str
+    started_at: datetime
+    duration: int
+    authorization: str
+    user: DirectoryUser | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Rejected(Exception):
+    pass
+
+
+def _parse(index: int, raw: object) -> _Parsed:
+    if not isinstance(raw, dict):
+        raise Rejected("a record is a JSON object")
+    record_id = raw.get("id")
+    if not isinstance(record_id, str) or not record_id.strip() or len(record_id) > 100:
+        raise Rejected("id: a string of 1 to 100 characters")
+    kind = raw.get("kind")
+    if kind not in ("call", "sms"):
+        raise Rejected("kind: call or sms")
+    call_type = raw.get("type")
+    if kind == "sms" and call_type != "sms":
+        raise Rejected("type: sms for an SMS record")
+    if kind == "call" and call_type not in CALL_TYPES:
+        raise Rejected("type: outbound, conference_dial_out or toll_free_dial_in")
+    upn = raw.get("user")
+    if not isinstance(upn, str) or not upn.strip():
+        raise Rejected("user: the user's UPN")
+    numbers = {}
+    for name in ("to", "from"):
+        value = raw.get(name) or ""
+        if not isinstance(value, str):
+            raise Rejected(f"{name}: an E.164 number")
+        try:
+            numbers[name] = clean_phone(value)
+        except LicensingError:
+            raise Rejected(f"{name}: {value!r} is not an E.164 number") from None
+    if not numbers["to"]:
+        raise Rejected("to: the number called")
+    started = raw.get("started_at")
+    started_at = parse_datetime(started) if isinstance(started, str) else None
+    if started_at is None or started_at.tzinfo is None:
+        raise Rejected("started_at: an ISO 8601 time with Z")
+    duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
+    if kind == "call" and (
+        not isinstance(duration, int) or isinstance(duration, bool) or duration < 0
+    ):
+        raise Rejected("duration_seconds: a whole number of seconds, 0 or more")
+    if duration is not None and (not isinstance(duration, int) or duration > 86_400):
+        raise Rejected("duration_seconds: at most 86400")
+    authorization = raw.get("authorization_id") or ""
+    if not isinstance(authorization, str) or len(authorization) > 40:
+        raise Rejected("authorization_id: the id authorize gave")
+    return _Parsed(
+        index,
+        record_id.strip(),
+        kind,
+        call_type,
+        upn.strip().lower(),
+        numbers["from"],
+        numbers["to"],
+        started_at,
+        duration or 0,
+        authorization,
+    )
+
+
+def _done(record: UsageRecord, status: str) -> Result:
+    return Result(
+        record.record_id,
+        status,
+        charge=str(round_money(record.charge, str(record.currency))),
+        currency=str(record.currency),
+        funded_by=record.funded_by,
+        plan_minutes=record.plan_minutes,
+    )
+
+
+def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
+    """Rate and record up to 1,000 records; one result per record, in order."""
+    if len(records) > MAX_BATCH:
+        raise ValueError(f"At most {MAX_BATCH} records a request.")
+    currency = str(organisation.currency)
+    results: list[Result | None] = [None] * len(records)
+    parsed: list[_Parsed] = []
+    first_of: dict[str, int] = {}
+    for index, raw in enumerate(records):
+        try:
+            item = _parse(index, raw)
+        except Rejected as exc:
+            rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
+            results[index] = Result(rid, "rejected", error=str(exc))
+            continue
+        if item.id in first_of:
+            results[index] = Result(item.id, "duplicate")  # filled in below from the first one
+        else:
+            first_of[item.id] = index
+            parsed.append(item)
+    users = {
+        u.upn: u
+        for u in DirectoryUser.objects.filter(
+            organisation=organisation, upn__in={p.upn for p in parsed}
+        )
+    }
+    for item in parsed:
+        item.user = users.get(item.upn)
+        if item.user is None:
+            results[item.index] = Result(
+                item.id, "rejected", error="user: no such user in this organisation"
+            )
+    parsed = [p for p in parsed if p.user is not None]
+    licenses = rating.licenses_of(list(users.values()))
+    rates = RateTable(currency)
+    account = account_for(organisation)
+    with transaction.atomic():
+        # The account's lock serialises this organisation's batches: the duplicate check below
+        # and the insert after it cannot interleave with another batch's.
+        account = lock_account(account)
+        existing = {
+            r.record_id: r
+            for r in UsageRecord.objects.filter(
+                organisation=organisation, record_id__in=[p.id for p in parsed]
+            )
+        }
+        pools: dict[tuple, list] = {}
+        new_records: list[UsageRecord] = []
+        debits: list[DebitLine] = []
+        settled: list[str] = []
+        for item in parsed:
+            if item.id in existing:
+                results[item.index] = _done(existing[item.id], "duplicate")
+                continue
+            try:
+                record = _rate(organisation, item, licenses[item.user.pk], rates, pools)
+            except Rejected as exc:
+                results[item.index] = Result(item.id, "rejected", error=str(exc))
+                continue
+            new_records.append(record)
+            results[item.index] = _done(record, "rated")
+            if record.funded_by == FundedBy.CREDITS and record.charge > 0:
+                debits.append(
+                    DebitLine(
+                        record.charge,
+                        record.ledger_reference,
+                        f"{record.get_type_display()} to {record.to_number}, "
+                        f"{format_money(record.charge, currency)}",
+                    )
+                )
+            if item.authorization:
+                settled.append(item.authorization)
+        UsageRecord.objects.bulk_create(new_records, batch_size=MAX_BATCH)
+        for (month, category, country), (_size, used, start) in pools.items():
+            if used != start:
+                PoolUsage.objects.filter(
+                    organisation=organisation, month=month, category=category, country=country
+                ).update(used=used)
+        if debits:
+            funds_debit_many(account=account, lines=debits)
+        if settled:
+            reservations_close(codes=settled, status=Reservation.Status.SETTLED)
+    for index, result in enumerate(results):
+        if result is not None and result.status == "duplicate" and result.charge is None:
+            results[index] = _repeat(results[first_of[result.id]])
+    return results
+
+
+def _repeat(first: Result) -> Result:
+    """The same id twice in one batch: the second answers as a replay of the first."""
+    if first.status == "rejected":
+        return first
+    return Result(
+        first.id,
+        "duplicate",
+        charge=first.charge,
+        currency=first.currency,
+        funded_by=first.funded_by,
+        plan_minutes=first.plan_minutes,
+    )
+
+
+def _pool(organisation, pools: dict, month, category: str, country: str) -> list:
+    """[size, used, used at start] of a pool, locked for this transaction."""
+    key = (month, category, country)
+    if key not in pools:
+        row, _ = PoolUsage.objects.get_or_create(
+            organisation=organisation, month=month, category=category, country=country
+        )
+        row = PoolUsage.objects.select_for_update().get(pk=row.pk)
+        pools[key] = [pool_size(organisation, category, country), row.used, row.used]
+    return pools[key]
+
+
+def _rate(
+    organisation, item: _Parsed, skus: set[str], rates: RateTable, pools: dict
+) -> UsageRecord:
+    currency = str(organisation.currency)
+    user_country = item.user.usage_location.code
+    to_country = country_of(item.to_number)
+    rate = rates.find(item.type, item.to_number)
+    if rate is None:
+        raise Rejected("destination_not_rated: no rate for this destination")
+    units = rating.billed_units(item.kind, item.duration)
+    category = rating.category_of(item.type, user_country, to_country)
+    plan = 0
+    capability = ""
+    if rating.plan_covers(category, skus):
+        country = user_country if category == PoolUsage.Category.DOMESTIC else ""
+        pool = _pool(organisation, pools, month_of(item.started_at), category, country)
+        plan = min(units, max(pool[0] - pool[1], 0))
+        capability = rating.plan_license(category, skus)
+    rest = units - plan
+    funded_by = FundedBy.PLAN_MINUTES
+    if rest:
+        beyond = rating.after_pool(organisation, skus)
+        if beyond is None:
+            raise Rejected(
+                "no_credits_license: beyond the plan minutes and no Communications Credits"
+            )
+        funded_by = beyond
+        capability = "COMMS_CREDITS" if beyond == FundedBy.CREDITS else capability or "OVERAGE"
+    if plan:
+        pool[1] += plan
+    return UsageRecord(
+        organisation=organisation,
+        record_id=item.id,
+        kind=item.kind,
+        type=item.type,
+        user=item.user,
+        from_number=item.from_number,
+        to_number=item.to_number,
+        to_country=to_country,
+        from_country=country_of(item.from_number) if item.from_number else "",
+        domestic=to_country == user_country,
+        started_at=item.started_at,
+        duration_seconds=item.duration,
+        units=units,
+        plan_minutes=plan,
+        pool_category=category or "",
+        rate_per_unit=rate.rate_per_unit,
+        rate_prefix=rate.prefix,
+        charge=round_money(Decimal(rest) * rate.rate_per_unit, currency),
+        currency=currency,
+        funded_by=funded_by,
+        capability=capability,
+        authorization_code=item.authorization,
+    )

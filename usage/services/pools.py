@@ -1,0 +1,98 @@
+"""Minute pools: per organisation, calendar month (UTC), category and (domestic) country.
+
+Sizes come from the licenses held now (MinuteAllotment rows of the catalogue); what was used is
+counted in `PoolUsage`, which a new month starts from zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from credits_portal.models import Organisation
+from licensing.models import DirectoryUser, MinuteAllotment, Product
+from usage.models import PoolUsage
+
+Category = PoolUsage.Category
+
+
+def month_of(moment: datetime) -> date:
+    return date(moment.year, moment.month, 1)
+
+
+def _allotments(category: str) -> list[MinuteAllotment]:
+    return list(MinuteAllotment.objects.filter(pool=category).select_related("product"))
+
+
+def covering_skus(category: str) -> set[str]:
+    """Licenses whose holders draw on this pool (bundles that include them too)."""
+    skus = set()
+    for allotment in _allotments(category):
+        skus.add(allotment.product.sku)
+        skus |= set(allotment.product.included_in.values_list("sku", flat=True))
+    return skus
+
+
+def pool_size(organisation: Organisation, category: str, country: str = "") -> int:
+    allotments = _allotments(category)
+    size = 0
+    for allotment in allotments:
+        if category == Category.DOMESTIC:
+            specific = [
+                a for a in allotments if a.product_id == allotment.product_id and a.countries
+            ]
+            if allotment.countries and not allotment.applies_to(country):
+                continue
+            if not allotment.countries and any(a.applies_to(country) for a in specific):
+                continue
+        products = (
+            Product.objects.filter(pk=allotment.product_id) | allotment.product.included_in.all()
+        )
+        holders = DirectoryUser.objects.filter(
+            organisation=organisation, assignments__product__in=products
+        )
+        if category == Category.DOMESTIC:
+            holders = holders.filter(usage_location=country)
+        size += holders.distinct().count() * allotment.minutes
+    return size
+
+
+@dataclass
+class Pool:
+    category: str
+    country: str
+    size: int
+    used: int
+
+    @property
+    def left(self) -> int:
+        return max(self.size - self.used, 0)
+
+
+def pool_state(organisation: Organisation, category: str, country: str, month: date) -> Pool:
+    country = country if category == Category.DOMESTIC else ""
+    used = (
+        PoolUsage.objects.filter(
+            organisation=organisation, month=month, category=category, country=country
+        )
+        .values_list("used", flat=True)
+        .first()
+    )
+    return Pool(category, country, pool_size(organisation, category, country), used or 0)
+
+
+def pools_this_month(organisation: Organisation, month: date) -> list[Pool]:
+    """Every pool the organisation has this month (for the pages): domestic per usage location."""
+    countries = sorted(
+        set(
+            DirectoryUser.objects.filter(organisation=organisation).values_list(
+                "usage_location", flat=True
+            )
+        )
+    )
+    pools = [pool_state(organisation, Category.DOMESTIC, c, month) for c in countries]
+    pools += [
+        pool_state(organisation, c, "", month)
+        for c in (Category.INTERNATIONAL, Category.CONFERENCE)
+    ]
+    return [p for p in pools if p.size or p.used]
