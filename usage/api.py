@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.decorators import decorate_view
 
@@ -140,11 +139,9 @@ def records_list(request: HttpRequest, query: Query[RecordsQuery]):
     if query.kind:
         records = records.filter(kind=query.kind)
     if query.from_:
-        records = records.filter(
-            started_at__gte=datetime.combine(query.from_, time.min, timezone.UTC)
-        )
+        records = records.filter(started_at__gte=datetime.combine(query.from_, time.min, UTC))
     if query.to:
-        records = records.filter(started_at__lt=datetime.combine(query.to, time.max, timezone.UTC))
+        records = records.filter(started_at__lt=datetime.combine(query.to, time.max, UTC))
     if query.user:
         records = records.filter(user__upn=query.user.strip().lower())
     if query.type:

@@ -53,6 +53,11 @@ def test_grant_funds_migrates_a_lot_with_its_purchase_time(org):
     assert account_of(org).balance == Decimal("10"), "the same reference adds once"
 
 
+def test_a_purchase_time_without_a_zone_is_utc(org):
+    run("grant_funds", "contoso", "10", "--purchased-at", "2026-03-01T10:00:00")
+    assert FundLot.objects.get().purchased_at.isoformat() == "2026-03-01T10:00:00+00:00"
+
+
 def test_grant_funds_on_an_agreement_issues_a_due_invoice(org):
     run("grant_funds", "contoso", "1000", "--enterprise-agreement", "EA-1234", "--po", "PO-77")
     invoice = Invoice.objects.get()

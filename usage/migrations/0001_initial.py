@@ -7,105 +7,298 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('billing', '0006_reservations'),
-        ('credits_portal', '0001_initial'),
-        ('licensing', '0002_catalogue'),
+        ("billing", "0006_reservations"),
+        ("credits_portal", "0001_initial"),
+        ("licensing", "0002_catalogue"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Authorization',
+            name="Authorization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True)),
-                ('type', models.CharField(choices=[('outbound', 'Outbound'), ('conference_dial_out', 'Conference dial-out'), ('toll_free_dial_in', 'Toll-free dial-in'), ('sms', 'SMS')], max_length=20)),
-                ('to_number', models.CharField(max_length=20)),
-                ('from_number', models.CharField(blank=True, max_length=20)),
-                ('funded_by', models.CharField(choices=[('plan_minutes', 'Plan minutes'), ('credits', 'Communications Credits'), ('overage', 'Overage (billed after use)'), ('none', 'Not funded')], max_length=15)),
-                ('max_seconds', models.PositiveIntegerField()),
-                ('rate_per_minute', models.DecimalField(decimal_places=4, max_digits=12)),
-                ('reserved', models.DecimalField(decimal_places=4, default=0, max_digits=18)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='credits_portal.organisation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='licensing.directoryuser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("outbound", "Outbound"),
+                            ("conference_dial_out", "Conference dial-out"),
+                            ("toll_free_dial_in", "Toll-free dial-in"),
+                            ("sms", "SMS"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("to_number", models.CharField(max_length=20)),
+                ("from_number", models.CharField(blank=True, max_length=20)),
+                (
+                    "funded_by",
+                    models.CharField(
+                        choices=[
+                            ("plan_minutes", "Plan minutes"),
+                            ("credits", "Communications Credits"),
+                            ("overage", "Overage (billed after use)"),
+                            ("none", "Not funded"),
+                        ],
+                        max_length=15,
+                    ),
+                ),
+                ("max_seconds", models.PositiveIntegerField()),
+                ("rate_per_minute", models.DecimalField(decimal_places=4, max_digits=12)),
+                ("reserved", models.DecimalField(decimal_places=4, default=0, max_digits=18)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="credits_portal.organisation",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="licensing.directoryuser",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Rate',
+            name="Rate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('currency', djmoney.models.fields.CurrencyField(default=None, max_length=3)),
-                ('prefix', models.CharField(blank=True, max_length=15)),
-                ('type', models.CharField(choices=[('outbound', 'Outbound'), ('conference_dial_out', 'Conference dial-out'), ('toll_free_dial_in', 'Toll-free dial-in'), ('sms', 'SMS')], max_length=20)),
-                ('rate_per_unit', models.DecimalField(decimal_places=4, max_digits=12)),
-                ('description', models.CharField(blank=True, max_length=100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("currency", djmoney.models.fields.CurrencyField(default=None, max_length=3)),
+                ("prefix", models.CharField(blank=True, max_length=15)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("outbound", "Outbound"),
+                            ("conference_dial_out", "Conference dial-out"),
+                            ("toll_free_dial_in", "Toll-free dial-in"),
+                            ("sms", "SMS"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("rate_per_unit", models.DecimalField(decimal_places=4, max_digits=12)),
+                ("description", models.CharField(blank=True, max_length=100)),
             ],
             options={
-                'ordering': ['currency', 'type', 'prefix'],
-                'constraints': [models.UniqueConstraint(fields=('currency', 'type', 'prefix'), name='one_rate_per_prefix'), models.CheckConstraint(condition=models.Q(('rate_per_unit__gte', 0)), name='rate_not_negative'), models.CheckConstraint(condition=models.Q(('prefix__regex', '^[0-9]*$')), name='rate_prefix_digits')],
+                "ordering": ["currency", "type", "prefix"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("currency", "type", "prefix"), name="one_rate_per_prefix"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("rate_per_unit__gte", 0)), name="rate_not_negative"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("prefix__regex", "^[0-9]*$")), name="rate_prefix_digits"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OverageInvoice',
+            name="OverageInvoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField()),
-                ('invoice', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.invoice')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='credits_portal.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField()),
+                (
+                    "invoice",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="billing.invoice",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="credits_portal.organisation",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'month'), name='one_overage_invoice_a_month')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organisation", "month"), name="one_overage_invoice_a_month"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PoolUsage',
+            name="PoolUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField(help_text='The first day of the month.')),
-                ('category', models.CharField(choices=[('domestic', 'Domestic calling'), ('international', 'International calling'), ('conference_dial_out', 'Conference dial-out')], max_length=20)),
-                ('country', models.CharField(blank=True, help_text='Domestic pools only.', max_length=2)),
-                ('used', models.PositiveIntegerField(default=0)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='credits_portal.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField(help_text="The first day of the month.")),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("domestic", "Domestic calling"),
+                            ("international", "International calling"),
+                            ("conference_dial_out", "Conference dial-out"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "country",
+                    models.CharField(blank=True, help_text="Domestic pools only.", max_length=2),
+                ),
+                ("used", models.PositiveIntegerField(default=0)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="credits_portal.organisation",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'month', 'category', 'country'), name='one_pool_per_month')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organisation", "month", "category", "country"),
+                        name="one_pool_per_month",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='UsageRecord',
+            name="UsageRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('record_id', models.CharField(help_text="The platform's id: idempotency.", max_length=100)),
-                ('kind', models.CharField(choices=[('call', 'Call'), ('sms', 'SMS')], max_length=4)),
-                ('type', models.CharField(choices=[('outbound', 'Outbound'), ('conference_dial_out', 'Conference dial-out'), ('toll_free_dial_in', 'Toll-free dial-in'), ('sms', 'SMS')], max_length=20)),
-                ('from_number', models.CharField(blank=True, max_length=20)),
-                ('to_number', models.CharField(max_length=20)),
-                ('to_country', models.CharField(blank=True, max_length=2)),
-                ('from_country', models.CharField(blank=True, max_length=2)),
-                ('domestic', models.BooleanField()),
-                ('started_at', models.DateTimeField()),
-                ('duration_seconds', models.PositiveIntegerField(default=0)),
-                ('units', models.PositiveIntegerField(help_text='Billed minutes (rounded up) or messages.')),
-                ('plan_minutes', models.PositiveIntegerField(default=0)),
-                ('pool_category', models.CharField(blank=True, max_length=20)),
-                ('rate_per_unit', models.DecimalField(decimal_places=4, max_digits=12)),
-                ('rate_prefix', models.CharField(blank=True, max_length=15)),
-                ('charge', models.DecimalField(decimal_places=4, max_digits=18)),
-                ('currency', djmoney.models.fields.CurrencyField(default=None, max_length=3)),
-                ('funded_by', models.CharField(choices=[('plan_minutes', 'Plan minutes'), ('credits', 'Communications Credits'), ('overage', 'Overage (billed after use)'), ('none', 'Not funded')], max_length=15)),
-                ('capability', models.CharField(blank=True, help_text='The license that paid.', max_length=40)),
-                ('authorization_code', models.CharField(blank=True, max_length=40)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='credits_portal.organisation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='usage', to='licensing.directoryuser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "record_id",
+                    models.CharField(help_text="The platform's id: idempotency.", max_length=100),
+                ),
+                (
+                    "kind",
+                    models.CharField(choices=[("call", "Call"), ("sms", "SMS")], max_length=4),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("outbound", "Outbound"),
+                            ("conference_dial_out", "Conference dial-out"),
+                            ("toll_free_dial_in", "Toll-free dial-in"),
+                            ("sms", "SMS"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("from_number", models.CharField(blank=True, max_length=20)),
+                ("to_number", models.CharField(max_length=20)),
+                ("to_country", models.CharField(blank=True, max_length=2)),
+                ("from_country", models.CharField(blank=True, max_length=2)),
+                ("domestic", models.BooleanField()),
+                ("started_at", models.DateTimeField()),
+                ("duration_seconds", models.PositiveIntegerField(default=0)),
+                (
+                    "units",
+                    models.PositiveIntegerField(
+                        help_text="Billed minutes (rounded up) or messages."
+                    ),
+                ),
+                ("plan_minutes", models.PositiveIntegerField(default=0)),
+                ("pool_category", models.CharField(blank=True, max_length=20)),
+                ("rate_per_unit", models.DecimalField(decimal_places=4, max_digits=12)),
+                ("rate_prefix", models.CharField(blank=True, max_length=15)),
+                ("charge", models.DecimalField(decimal_places=4, max_digits=18)),
+                ("currency", djmoney.models.fields.CurrencyField(default=None, max_length=3)),
+                (
+                    "funded_by",
+                    models.CharField(
+                        choices=[
+                            ("plan_minutes", "Plan minutes"),
+                            ("credits", "Communications Credits"),
+                            ("overage", "Overage (billed after use)"),
+                            ("none", "Not funded"),
+                        ],
+                        max_length=15,
+                    ),
+                ),
+                (
+                    "capability",
+                    models.CharField(blank=True, help_text="The license that paid.", max_length=40),
+                ),
+                ("authorization_code", models.CharField(blank=True, max_length=40)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="credits_portal.organisation",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="usage",
+                        to="licensing.directoryuser",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['organisation', 'started_at'], name='usage_org_time'), models.Index(fields=['organisation', 'kind', 'started_at'], name='usage_org_kind_time'), models.Index(fields=['organisation', 'user', 'started_at'], name='usage_org_user_time'), models.Index(fields=['organisation', 'funded_by', 'started_at'], name='usage_org_funding_time')],
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'record_id'), name='usage_record_once'), models.CheckConstraint(condition=models.Q(('charge__gte', 0)), name='usage_charge_not_negative')],
+                "indexes": [
+                    models.Index(fields=["organisation", "started_at"], name="usage_org_time"),
+                    models.Index(
+                        fields=["organisation", "kind", "started_at"], name="usage_org_kind_time"
+                    ),
+                    models.Index(
+                        fields=["organisation", "user", "started_at"], name="usage_org_user_time"
+                    ),
+                    models.Index(
+                        fields=["organisation", "funded_by", "started_at"],
+                        name="usage_org_funding_time",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organisation", "record_id"), name="usage_record_once"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("charge__gte", 0)), name="usage_charge_not_negative"
+                    ),
+                ],
             },
         ),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -25,9 +25,9 @@ def _next(month: date) -> date:
 
 def overage_invoice_month(*, organisation: Organisation, month: date) -> OverageInvoice | None:
     """The month's overage as one invoice due in 30 days; once per organisation and month."""
-    start = datetime(month.year, month.month, 1, tzinfo=timezone.UTC)
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
     end_month = _next(month)
-    end = datetime(end_month.year, end_month.month, 1, tzinfo=timezone.UTC)
+    end = datetime(end_month.year, end_month.month, 1, tzinfo=UTC)
     total = UsageRecord.objects.filter(
         organisation=organisation,
         funded_by=FundedBy.OVERAGE,

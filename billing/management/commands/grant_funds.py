@@ -1,4 +1,5 @@
 import uuid
+from datetime import UTC
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -43,7 +44,7 @@ class Command(BaseCommand):
             if when is None:
                 raise CommandError(f"--purchased-at: {purchased_at!r} is not an ISO 8601 time.")
             if timezone.is_naive(when):
-                when = timezone.make_aware(when, timezone.UTC)
+                when = timezone.make_aware(when, UTC)
         reference = reference or f"grant:{uuid.uuid4()}"
         try:
             value = parse_amount(amount, str(account.currency))

@@ -1,0 +1,301 @@
+"""POST /api/v1/usage/records: rating, funding, idempotency and bad records."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+
+from billing.models import Invoice, LedgerEntry, Reservation
+from tests.builders import account_of, grant, make_api_key
+from usage.models import PoolUsage, UsageRecord
+from usage.services.authorize import call_authorize
+from usage.services.overage import overage_invoice_month
+
+pytestmark = pytest.mark.django_db
+MANCHESTER = "+441612345678"  # 44: 0.0230 a minute
+
+
+def call(record_id, upn="ana@contoso.example", to=MANCHESTER, seconds=125, **extra):
+    return {
+        "id": record_id,
+        "kind": "call",
+        "type": "outbound",
+        "user": upn,
+        "from": "+14255550100",
+        "to": to,
+        "started_at": "2026-11-02T09:15:00Z",
+        "duration_seconds": seconds,
+        **extra,
+    }
+
+
+def results(response):
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def test_the_worked_example_of_api_md(platform, person, rated):
+    person("ana", "US", "PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS")
+    grant(rated, "10.00")
+    (result,) = results(platform("/usage/records", {"records": [call("call-7f3a")]}))
+    assert result == {
+        "id": "call-7f3a",
+        "status": "rated",
+        "charge": "0.07",
+        "currency": "USD",
+        "funded_by": "credits",
+        "plan_minutes": 0,
+    }
+    entry = LedgerEntry.objects.get(reference="usage:call-7f3a")
+    assert entry.amount == Decimal("-0.07") and account_of(rated).balance == Decimal("9.93")
+
+
+def test_pool_minutes_first_then_credits(platform, person, rated):
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS")
+    grant(rated, "10.00")
+    PoolUsage.objects.create(
+        organisation=rated, month=date(2026, 11, 1), category="domestic", country="GB", used=1198
+    )
+    first, second = results(
+        platform("/usage/records", {"records": [call("c1"), call("c2", seconds=30)]})
+    )
+    assert (first["plan_minutes"], first["charge"], first["funded_by"]) == (
+        2,
+        "0.02",
+        "credits",
+    )  # 1 of 3 minutes charged
+    assert (second["plan_minutes"], second["charge"], second["funded_by"]) == (0, "0.02", "credits")
+    assert PoolUsage.objects.get().used == 1200
+
+
+def test_a_call_the_plan_covers_costs_nothing(platform, person, rated):
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")
+    (result,) = results(platform("/usage/records", {"records": [call("c1", seconds=61)]}))
+    assert (result["funded_by"], result["plan_minutes"], result["charge"]) == (
+        "plan_minutes",
+        2,
+        "0.00",
+    )
+    assert not LedgerEntry.objects.filter(kind="usage").exists()
+
+
+def test_sms_is_one_message_at_the_sms_rate(platform, person, rated):
+    person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
+    grant(rated, "1")
+    sms = {
+        "id": "sms-1",
+        "kind": "sms",
+        "type": "sms",
+        "user": "ana@contoso.example",
+        "from": "+14255550100",
+        "to": "+821012345678",
+        "started_at": "2026-11-02T09:15:00Z",
+    }
+    (result,) = results(platform("/usage/records", {"records": [sms]}))
+    assert (result["charge"], result["funded_by"]) == ("0.03", "credits")
+    assert UsageRecord.objects.get().units == 1
+
+
+def test_replays_are_duplicates_and_charge_nothing(platform, person, rated):
+    person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
+    grant(rated, "10")
+    batch = {"records": [call("c1"), call("c2", seconds=600), call("c1")]}
+    first = results(platform("/usage/records", batch))
+    assert [r["status"] for r in first] == ["rated", "rated", "duplicate"]
+    again = results(platform("/usage/records", batch))
+    assert [r["status"] for r in again] == ["duplicate"] * 3
+    assert [r["charge"] for r in again] == [
+        first[0]["charge"],
+        first[1]["charge"],
+        first[0]["charge"],
+    ]
+    assert UsageRecord.objects.count() == 2
+    assert account_of(rated).balance == Decimal("10") - Decimal("0.07") - Decimal("0.23")
+
+
+def test_bad_records_are_rejected_beside_good_ones(platform, person, rated):
+    person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
+    person("bob", "US", "PHONE_SYSTEM", "CALLING_DOMESTIC")
+    grant(rated, "10")
+    batch = [
+        call("ok-1"),
+        call("ghost", upn="ghost@contoso.example"),
+        call("bad-number", to="12345"),
+        call("negative", seconds=-5),
+        {"id": "wrong-kind", "kind": "fax"},
+        call("no-credits", upn="bob@contoso.example"),
+        call("bad-time", started_at="yesterday"),
+        "not an object",
+        call("ok-2", seconds=60),
+    ]
+    found = results(platform("/usage/records", {"records": batch}))
+    assert [r["status"] for r in found] == [
+        "rated",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rated",
+    ]
+    errors = [r.get("error", "") for r in found]
+    assert "no such user" in errors[1] and "E.164" in errors[2] and "duration_seconds" in errors[3]
+    assert "no_credits_license" in errors[5] and "started_at" in errors[6]
+    assert set(UsageRecord.objects.values_list("record_id", flat=True)) == {"ok-1", "ok-2"}
+
+
+def test_more_than_1000_records_is_422(platform, rated):
+    assert (
+        platform("/usage/records", {"records": [call(f"c{n}") for n in range(1001)]}).status_code
+        == 422
+    )
+
+
+def test_the_authorization_reservation_is_settled(platform, person, rated):
+    person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
+    grant(rated, "5")
+    decision = call_authorize(
+        organisation=rated,
+        upn="ana@contoso.example",
+        call_type="toll_free_dial_in",
+        to="+18005550100",
+    )
+    record = call(
+        "tf-1",
+        to="+18005550100",
+        type="toll_free_dial_in",
+        authorization_id=decision.authorization_id,
+    )
+    (result,) = results(platform("/usage/records", {"records": [record]}))
+    assert result["funded_by"] == "credits"
+    assert Reservation.objects.get(code=decision.authorization_id).status == "settled"
+
+
+def test_reaching_zero_emails_and_queues_a_recharge(
+    platform, person, rated, django_capture_on_commit_callbacks
+):
+    from billing.services.contacts import billing_contact_add
+
+    billing_contact_add(organisation=rated, email="ap@contoso.example")
+    person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
+    grant(rated, "0.07")
+    with django_capture_on_commit_callbacks(execute=True):
+        results(platform("/usage/records", {"records": [call("c1")]}))
+    assert [m.subject for m in mail.outbox] == ["Your Communications Credits balance reached zero"]
+
+
+def test_new_commerce_accrues_overage_and_is_invoiced_monthly(client, newco):
+    from licensing.services import Change, license_change
+    from tests.builders import make_user
+    from tests.usage.conftest import DEMO_CARD
+    from usage.services.rates import rate_card_load
+
+    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
+    user = make_user(newco, "nia@newco.example", country="US")
+    license_change(
+        organisation=newco, changes=[Change(user, {"PHONE_SYSTEM"})], actor="t", source="t"
+    )
+    body = {
+        "records": [
+            call("n1", upn="nia@newco.example", seconds=600),
+            call("n2", upn="nia@newco.example", seconds=60),
+        ]
+    }
+    response = client.post(
+        "/api/v1/usage/records",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {make_api_key(newco, 'platform')}",
+    )
+    assert [r["funded_by"] for r in response.json()["results"]] == ["overage", "overage"]
+    assert account_of(newco).balance == 0 and not LedgerEntry.objects.exists()
+    record = overage_invoice_month(organisation=newco, month=date(2026, 11, 1))
+    assert record.invoice.total == Decimal("0.25")  # 10 min x 0.023, plus 0.023 rounded to 0.02
+    assert record.invoice.status == "due"
+    assert overage_invoice_month(organisation=newco, month=date(2026, 11, 1)) == record
+    assert Invoice.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_batch_three_times_at_once_and_out_of_order(person, rated):
+    person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
+    grant(rated, "100")
+    batch = [call(f"c{n}", seconds=60 * (n + 1)) for n in range(30)]
+    orders = [batch, list(reversed(batch)), batch[10:] + batch[:10]]
+    key = make_api_key(rated, "platform")
+    barrier = threading.Barrier(3)
+    statuses: list[list[str]] = []
+
+    def post(records) -> None:
+        try:
+            barrier.wait()
+            response = Client().post(
+                "/api/v1/usage/records",
+                json.dumps({"records": records}),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {key}",
+            )
+            statuses.append([r["status"] for r in response.json()["results"]])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(s.count("rated") for s in statuses) == [0, 0, 30]
+    charged = sum(r.charge for r in UsageRecord.objects.all())
+    assert UsageRecord.objects.count() == 30
+    assert LedgerEntry.objects.filter(kind="usage").count() == 30
+    assert account_of(rated).balance == Decimal("100") - charged
+    cent = Decimal("0.01")
+    expected = sum((Decimal("0.023") * (n + 1)).quantize(cent, ROUND_HALF_UP) for n in range(30))
+    assert charged == expected
+
+
+def test_listing_with_filters(client, platform, person, rated):
+    person("ana", "US", "PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS")
+    grant(rated, "10")
+    results(
+        platform(
+            "/usage/records",
+            {
+                "records": [
+                    call("c1", to="+14255550199", started_at="2026-11-01T10:00:00Z"),
+                    call("c2", started_at="2026-11-03T10:00:00Z"),
+                    call("c3", started_at="2026-11-05T10:00:00Z"),
+                ]
+            },
+        )
+    )
+    key = make_api_key(rated, "admin")
+
+    def listing(**params):
+        response = client.get("/api/v1/usage/records", params, HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    assert [r["id"] for r in listing()["records"]] == ["c3", "c2", "c1"]
+    assert [r["id"] for r in listing(funded_by="plan_minutes")["records"]] == ["c1"]
+    assert [r["id"] for r in listing(**{"from": "2026-11-02", "to": "2026-11-03"})["records"]] == [
+        "c2"
+    ]
+    page = listing(limit=2)
+    assert [r["id"] for r in listing(limit=2, cursor=page["next_cursor"])["records"]] == ["c1"]
+    assert listing(user="nobody@contoso.example")["records"] == []
+    assert (
+        client.get(
+            "/api/v1/usage/records", {"funded_by": "gold"}, HTTP_AUTHORIZATION=f"Bearer {key}"
+        ).status_code
+        == 422
+    )
