@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
+from billing.models import FundLot
 from billing.selectors import account_summary
 from credits_portal.models import ApiKey, Membership, Organisation, User
 from credits_portal.services import api_key_authenticate
@@ -153,8 +154,8 @@ def test_create_api_key_refuses_unknown_org_and_scope(org):
 
 
 def test_seed_demo_is_safe_to_run_twice():
-    run("seed_demo")
-    run("seed_demo")
+    run("seed_demo", "--usage-records", "300")
+    run("seed_demo", "--usage-records", "300")
     contoso = Organisation.objects.get(slug="contoso")
     roles = dict(contoso.memberships.values_list("user__email", "role"))
     assert roles == {
@@ -166,9 +167,25 @@ def test_seed_demo_is_safe_to_run_twice():
     assert User.objects.get(email="global@contoso.example").memberships.count() == 2
     assert contoso.billing_contacts.count() == 1
     summary = account_summary(contoso.credit_account)
-    assert [lot.amount for lot in summary.lots] == [Decimal("200"), Decimal("500"), Decimal("50")]
-    assert summary.expiring_soon == Decimal("200"), "one lot expires within 30 days"
-    assert summary.balance == Decimal("750")
+    amounts = sorted(
+        FundLot.objects.filter(account__organisation=contoso).values_list("amount", flat=True)
+    )
+    assert amounts == [Decimal("50"), Decimal("200"), Decimal("500"), Decimal("6000")]
+    # The oldest lot expires within 30 days; usage drew on it first.
+    assert 0 < summary.expiring_soon <= Decimal("200")
+    from usage.models import UsageRecord
+
+    usage = UsageRecord.objects.filter(organisation=contoso)
+    assert 250 < usage.count() <= 300
+    assert set(usage.values_list("type", flat=True)) == {
+        "outbound",
+        "conference_dial_out",
+        "toll_free_dial_in",
+        "sms",
+    }
+    assert summary.balance == Decimal("6750") - sum(
+        usage.filter(funded_by="credits").values_list("charge", flat=True)
+    )
     from licensing.models import Assignment, DirectoryUser
 
     users = DirectoryUser.objects.filter(organisation=contoso)

@@ -1,6 +1,7 @@
 import random
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -16,6 +17,12 @@ from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.models import DirectoryUser, Subscription
 from licensing.services import licenses_apply_by_upn, seats_add, users_upsert
 from licensing.validation import UserRow, clean_phone
+from usage.models import UsageRecord
+from usage.services import rating
+from usage.services.ingest import usage_ingest
+from usage.services.rates import rate_card_load
+
+DEMO_RATE_CARD = Path(__file__).resolve().parents[2] / "data" / "demo_rate_card.csv"
 
 
 def _valid_phone(row: UserRow) -> bool:
@@ -40,6 +47,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default="Contoso-Demo-2026")
+        parser.add_argument(
+            "--usage-records", type=int, default=100_000, help="Calls and messages over 90 days."
+        )
 
     @transaction.atomic
     def handle(self, *args, password, **options):
@@ -58,6 +68,7 @@ class Command(BaseCommand):
         )
         self._funds(contoso)
         self._directory(contoso)
+        self._usage(contoso, options["usage_records"])
         self.stdout.write(
             "Demo organisations contoso and fabrikam; sign in as "
             + ", ".join(email for email, _ in DEMO_ADMINS)
@@ -196,6 +207,101 @@ class Command(BaseCommand):
                 )
             except AssignmentRefused:
                 continue  # out of seats for this batch: the demo shows some users unlicensed
+
+    def _usage(self, organisation: Organisation, count: int) -> None:
+        """90 days of calls and messages of every type, rated through the ingest service."""
+        rate_card_load(currency=str(organisation.currency), text=DEMO_RATE_CARD.read_text())
+        if UsageRecord.objects.filter(
+            organisation=organisation, record_id__startswith="demo-"
+        ).exists():
+            return
+        account = account_for(organisation)
+        funds_grant(
+            account=account,
+            amount=Decimal("6000.00"),
+            reference="demo:usage-funding",
+            purchased_at=timezone.now() - timedelta(days=95),
+            actor="seed_demo",
+        )
+        rng = random.Random(90)  # noqa: S311  (a repeatable demo)
+        held = rating.licenses_of(list(DirectoryUser.objects.filter(organisation=organisation)))
+        users = {u.pk: u for u in DirectoryUser.objects.filter(organisation=organisation)}
+
+        def pick(*needs: str) -> list[DirectoryUser]:
+            return [users[pk] for pk, skus in held.items() if set(needs) <= skus]
+
+        planned = pick("PHONE_SYSTEM", "CALLING_DOMESTIC") + pick("PHONE_SYSTEM", "CALLING_INTL")
+        callers = pick("PHONE_SYSTEM", "COMMS_CREDITS")
+        meeting_hosts = pick("AUDIO_CONF", "COMMS_CREDITS")
+        abroad = {
+            "US": "+442071838750",
+            "GB": "+14255550142",
+            "DE": "+33142685300",
+            "JP": "+821012345678",
+            "KR": "+81312345678",
+        }
+        local = {
+            "US": "+12015550",
+            "GB": "+441212345",
+            "DE": "+4930123",
+            "JP": "+81312345",
+            "KR": "+8222123",
+        }
+        toll_free = {
+            "US": "+18005550100",
+            "GB": "+448001234567",
+            "DE": "+498001234567",
+            "JP": "+81120123456",
+            "KR": "+82801234567",
+        }
+        start = timezone.now() - timedelta(days=90)
+        moments = sorted(start + timedelta(seconds=rng.randrange(90 * 86400)) for _ in range(count))
+        records = []
+        for n, moment in enumerate(moments):
+            roll = rng.random()
+            if roll < 0.45 and planned:
+                user = rng.choice(planned)
+                kind, call_type, to = (
+                    "call",
+                    "outbound",
+                    f"{local[user.usage_location.code]}{rng.randrange(1000):03d}",
+                )
+            elif roll < 0.6 and callers:
+                user = rng.choice(callers)
+                kind, call_type, to = "call", "outbound", abroad[user.usage_location.code]
+            elif roll < 0.72 and meeting_hosts:
+                user = rng.choice(meeting_hosts)
+                kind, call_type, to = (
+                    "call",
+                    "conference_dial_out",
+                    f"{local[user.usage_location.code]}{rng.randrange(1000):03d}",
+                )
+            elif roll < 0.82 and meeting_hosts:
+                user = rng.choice(meeting_hosts)
+                kind, call_type, to = (
+                    "call",
+                    "toll_free_dial_in",
+                    toll_free[user.usage_location.code],
+                )
+            elif callers:
+                user = rng.choice(callers)
+                kind, call_type, to = "sms", "sms", abroad[user.usage_location.code]
+            else:
+                continue
+            record = {
+                "id": f"demo-{n:06d}",
+                "kind": kind,
+                "type": call_type,
+                "user": user.upn,
+                "from": user.phone_number,
+                "to": to,
+                "started_at": moment.isoformat().replace("+00:00", "Z"),
+            }
+            if kind == "call":
+                record["duration_seconds"] = int(rng.lognormvariate(5.2, 0.9))
+            records.append(record)
+        for batch in range(0, len(records), 1000):
+            usage_ingest(organisation=organisation, records=records[batch : batch + 1000])
 
     def _organisation(self, slug, name, currency, country, commerce) -> Organisation:
         existing = Organisation.objects.filter(slug=slug).first()
