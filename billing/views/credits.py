@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from billing.exceptions import BillingError
 from billing.forms import AddFundsForm, AutoRechargeForm, LedgerFilterForm
 from billing.money import format_money
+from billing.panels import panels_for
 from billing.selectors import account_summary, ledger_entries
 from billing.services import cards
 from billing.services.purchases import agreement_purchase
@@ -54,6 +55,7 @@ def credits(request: HttpRequest) -> HttpResponse:
             "recharge_state": recharge_due(account),
             "recharges": account.recharges.select_related("lot__invoice")[:20],
             "max_per_day": settings.RECHARGE_MAX_PER_DAY,
+            "panels": panels_for(request),
         },
     )
 

@@ -217,3 +217,11 @@ def test_fifty_concurrent_authorizations_never_over_reserve(person, rated):
     held = sum(r.amount for r in Reservation.objects.filter(status="open"))
     assert held <= Decimal("10.00")
     assert {d.reason for d in decisions if not d.allowed} == {"insufficient_balance"}
+
+
+def test_the_pools_show_on_communications_credits(client_as, person, rated):
+    from django.urls import reverse
+
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")
+    page = client_as("billing").get(reverse("billing:credits")).content.decode()
+    assert "Plan minutes," in page and "Domestic calling (GB)" in page and ">1200<" in page

@@ -64,6 +64,9 @@ class Pool:
     size: int
     used: int
 
+    def get_category_display(self) -> str:
+        return Category(self.category).label
+
     @property
     def left(self) -> int:
         return max(self.size - self.used, 0)
