@@ -1,0 +1,218 @@
+"""Throughput of the platform's two endpoints against the production server (gunicorn).
+
+    .venv/bin/python -m credits_portal.embedded test -- .venv/bin/python bench/platform_api.py
+
+Needs `wrk` (Debian: apt-get install wrk). Prints, in one run:
+- authorize requests per second and p50/p99 latency at 16 concurrent connections, beside the same
+  server's /healthz as the framework's ceiling;
+- usage ingest records per second in batches of 1,000, beside a raw PostgreSQL COPY of the same
+  rows as the physical ceiling.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "credits_portal.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from billing.services.ledger import account_for  # noqa: E402
+from billing.services.purchases import funds_grant  # noqa: E402
+from credits_portal import services  # noqa: E402
+from credits_portal.embedded import free_port, wait_for_port  # noqa: E402
+from credits_portal.models import Organisation  # noqa: E402
+from licensing.models import DirectoryUser  # noqa: E402
+from licensing.services import Change, license_change, seats_add  # noqa: E402
+from usage.services.rates import rate_card_load  # noqa: E402
+
+SLUG = "bench-platform"
+USERS = 200
+DURATION = "10s"
+
+
+def setup() -> tuple[Organisation, str]:
+    call_command("migrate", verbosity=0)
+    organisation = Organisation.objects.filter(slug=SLUG).first() or services.organisation_create(
+        slug=SLUG, name="Bench Platform"
+    )
+    rate_card_load(currency="USD", text=(ROOT / "usage/data/demo_rate_card.csv").read_text())
+    if not DirectoryUser.objects.filter(organisation=organisation).exists():
+        for sku in ("PHONE_SYSTEM", "COMMS_CREDITS", "AUDIO_CONF"):
+            seats_add(organisation=organisation, sku=sku, count=USERS)
+        users = [
+            DirectoryUser.objects.create(
+                organisation=organisation,
+                upn=f"u{n}@bench.example",
+                display_name=f"U{n}",
+                usage_location="US",
+            )
+            for n in range(USERS)
+        ]
+        license_change(
+            organisation=organisation,
+            changes=[Change(u, {"PHONE_SYSTEM", "COMMS_CREDITS", "AUDIO_CONF"}) for u in users],
+            actor="bench",
+            source="bench",
+        )
+    funds_grant(
+        account=account_for(organisation),
+        amount=Decimal("1000000"),
+        reference=f"bench-{time.time()}",
+    )
+    _key, plain = services.api_key_create(organisation=organisation, name="bench", scope="platform")
+    return organisation, plain
+
+
+def wrk(url: str, script: str | None = None) -> tuple[float, float, float]:
+    args = ["wrk", "-t2", "-c16", f"-d{DURATION}", "--latency"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        if script:
+            lua.write(script)
+    if script:
+        args += ["-s", lua.name]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"\s{percent}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    return rps, latency("50"), latency("99")
+
+
+def records(start: int, count: int) -> list[dict]:
+    moment = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    return [
+        {
+            "id": f"bench-{start + n}",
+            "kind": "call",
+            "type": "outbound",
+            "user": f"u{n % USERS}@bench.example",
+            "from": "+14255550100",
+            "to": "+442071838750",
+            "started_at": (moment + timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
+            "duration_seconds": 30 + n % 600,
+        }
+        for n in range(count)
+    ]
+
+
+def ingest_rate(base: str, key: str, batches: int = 10) -> float:
+    offset = int(time.time() * 1000)
+    started = time.perf_counter()
+    for batch in range(batches):
+        body = json.dumps({"records": records(offset + batch * 1000, 1000)}).encode()
+        request = urllib.request.Request(
+            f"{base}/api/v1/usage/records",
+            data=body,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as response:  # noqa: S310  (our own local server)
+            results = json.load(response)["results"]
+            assert all(r["status"] == "rated" for r in results), results[:3]
+    return batches * 1000 / (time.perf_counter() - started)
+
+
+def copy_rate(count: int = 10_000) -> float:
+    """The same rows through COPY into a table shaped like usage records: the physical ceiling."""
+    rows = io.StringIO()
+    for r in records(0, count):
+        rows.write(
+            f"{r['id']}\tcall\toutbound\t{r['from']}\t{r['to']}\tGB\tUS\tf\t{r['started_at']}\t"
+            f"{r['duration_seconds']}\t1\t0\tdomestic\t0.0210\t4420\t0.0200\tUSD\tcredits\tCOMMS_CREDITS\t\n"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bench_copy (LIKE usage_usagerecord INCLUDING DEFAULTS)")
+        cursor.execute(
+            "ALTER TABLE bench_copy DROP COLUMN id, DROP COLUMN organisation_id, DROP COLUMN user_id, DROP COLUMN created_at"
+        )
+        rows.seek(0)
+        started = time.perf_counter()
+        cursor.cursor.copy_expert(
+            "COPY bench_copy (record_id, kind, type, from_number, to_number, to_country, from_country, domestic, "
+            "started_at, duration_seconds, units, plan_minutes, pool_category, rate_per_unit, rate_prefix, charge, "
+            "currency, funded_by, capability, authorization_code) FROM STDIN",
+            rows,
+        )
+        elapsed = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy")
+    return count / elapsed
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    _organisation, key = setup()
+    port = free_port()
+    env = {
+        **os.environ,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "credits_portal.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_for_port(port, server, "gunicorn")
+        base = f"http://127.0.0.1:{port}"
+        ingest = ingest_rate(base, key)
+        health = wrk(f"{base}/healthz")
+        body = json.dumps({"user": "u1@bench.example", "type": "outbound", "to": "+442071838750"})
+        script = (
+            'wrk.method = "POST"\n'
+            f"wrk.body = '{body}'\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+        )
+        authorize = wrk(f"{base}/api/v1/calls/authorize", script)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    copy = copy_rate()
+    print("Platform API on gunicorn (4 workers), 16 connections, this machine:")
+    print(
+        f"  /healthz             {health[0]:8.0f} req/s  p50 {health[1]:6.1f} ms  p99 {health[2]:6.1f} ms"
+    )
+    print(
+        f"  /calls/authorize     {authorize[0]:8.0f} req/s  p50 {authorize[1]:6.1f} ms  p99 {authorize[2]:6.1f} ms"
+        f"  ({authorize[0] / health[0]:.0%} of /healthz)"
+    )
+    print(f"  usage ingest         {ingest:8.0f} records/s in batches of 1,000")
+    print(f"  PostgreSQL COPY      {copy:8.0f} rows/s  (ingest is {ingest / copy:.1%} of COPY)")
+
+
+if __name__ == "__main__":
+    main()
