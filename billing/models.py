@@ -89,6 +89,9 @@ class CreditAccount(models.Model):
     debt = models.DecimalField(
         **AMOUNT, default=0, help_text="Usage the lots could not cover; the next purchase pays it."
     )
+    reserved = models.DecimalField(
+        **AMOUNT, default=0, help_text="Held by open reservations of credit-funded calls."
+    )
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     auto_recharge_enabled = models.BooleanField(default=False)
     recharge_trigger = models.DecimalField(
@@ -120,6 +123,9 @@ class CreditAccount(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(debt__gte=0), name="account_debt_not_negative"),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="account_reserved_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(recharge_method="card") | Q(recharge_agreement__isnull=False),
                 name="account_agreement_recharge_names_agreement",

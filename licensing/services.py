@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
@@ -19,6 +20,24 @@ from licensing.models import Assignment, AssignmentEvent, DirectoryUser, Product
 from licensing.validation import UserRow
 
 MAX_SEATS = 1_000_000
+
+
+def licensing_version(organisation_id: int) -> int:
+    """Changes whenever the organisation's licenses or users change: a key for derived caches."""
+    return cache.get(f"licensing-version:{organisation_id}", 0)
+
+
+def _licensing_changed(organisation_id: int) -> None:
+    # Bumped now and again after the commit, so that a size computed in between (from the
+    # data before the commit) is not kept.
+    key = f"licensing-version:{organisation_id}"
+
+    def bump() -> None:
+        cache.add(key, 0, None)
+        cache.incr(key)
+
+    bump()
+    transaction.on_commit(bump)
 
 
 def catalogue() -> dict[str, Product]:
@@ -161,6 +180,7 @@ def license_change(
         if problems:
             raise AssignmentRefused(problems)
         _apply(organisation, by_user, current, final, products, subscriptions, delta, actor, source)
+        _licensing_changed(organisation.pk)
     return final
 
 
@@ -205,6 +225,7 @@ def users_upsert(*, organisation: Organisation, rows: list[UserRow]) -> int:
 
     A row without a phone number (None) keeps the number an existing user has.
     """
+    _licensing_changed(organisation.pk)
     for with_phone in (True, False):
         group = [row for row in rows if (row.phone_number is not None) == with_phone]
         if not group:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -61,7 +62,12 @@ def clean_country(value: str) -> str:
 
 def clean_phone(value: str) -> str:
     """An E.164 number (+ country code and number, no spaces), checked with libphonenumber."""
-    value = (value or "").strip()
+    return _e164((value or "").strip())
+
+
+@lru_cache(maxsize=100_000)
+def _e164(value: str) -> str:
+    # Call records repeat the same numbers: libphonenumber parses each one once per process.
     if not value:
         return ""
     message = f"{value!r} is not an E.164 phone number like +14255550100."

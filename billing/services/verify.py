@@ -98,6 +98,16 @@ CHECKS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "reserved is what open reservations hold",
+        """
+        SELECT o.slug, 'reserved ' || a.reserved || ' but open reservations hold ' || COALESCE(s.total, 0)
+        FROM billing_creditaccount a JOIN credits_portal_organisation o ON o.id = a.organisation_id
+        LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM billing_reservation
+                   WHERE status = 'open' GROUP BY 1) s ON s.account_id = a.id
+        WHERE a.reserved <> COALESCE(s.total, 0) {account_filter}
+        """,
+    ),
+    (
         "invoices are numbered 1, 2, 3… without gaps",
         """
         SELECT o.slug, 'invoices ' || COUNT(i.id)

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.core.cache import cache
+
 from credits_portal.models import Organisation
 from licensing.models import DirectoryUser, MinuteAllotment, Product
+from licensing.services import licensing_version
 from usage.models import PoolUsage
 
 Category = PoolUsage.Category
@@ -34,6 +37,16 @@ def covering_skus(category: str) -> set[str]:
 
 
 def pool_size(organisation: Organisation, category: str, country: str = "") -> int:
+    """Minutes the licenses held now give this pool; cached until licenses or users change."""
+    key = f"pool-size:{organisation.pk}:{licensing_version(organisation.pk)}:{category}:{country}"
+    size = cache.get(key)
+    if size is None:
+        size = _pool_size(organisation, category, country)
+        cache.set(key, size, 3600)
+    return size
+
+
+def _pool_size(organisation: Organisation, category: str, country: str) -> int:
     allotments = _allotments(category)
     size = 0
     for allotment in allotments:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 import phonenumbers
 from django.db import transaction
@@ -20,6 +21,7 @@ def digits(number: str) -> str:
     return number.lstrip("+")
 
 
+@lru_cache(maxsize=100_000)
 def country_of(number: str) -> str:
     """The ISO country of an E.164 number ("" when libphonenumber cannot tell)."""
     try:
