@@ -54,6 +54,7 @@ urlpatterns = [
     path("settings/api-keys/<slug:prefix>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("", include("billing.urls")),
     path("", include("licensing.urls")),
+    path("", include("usage.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

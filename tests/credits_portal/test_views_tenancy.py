@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from billing.models import Card, Payment
 from billing.services.cards import payment_start
@@ -21,6 +22,7 @@ from credits_portal import services
 from credits_portal.permissions import Role
 from licensing.models import CsvUpload, DirectoryUser
 from tests.builders import account_of
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +40,7 @@ ANY_MEMBER = set(Role.values)
 BILLING = {Role.GLOBAL, Role.BILLING}
 GLOBAL = {Role.GLOBAL}
 LICENSE = {Role.GLOBAL, Role.LICENSE}
+REPORTS = {Role.GLOBAL, Role.BILLING, Role.REPORTS}
 
 # URL name → (roles that may open it, the object its URL names, POST only?)
 PAGES: dict[str, tuple[set[str], str | None, bool]] = {
@@ -67,6 +70,10 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "billing:agreement_new": (BILLING, None, False),
     "billing:agreement_remove": (BILLING, "agreement", False),
     "billing:recharge_method": (BILLING, None, True),
+    "usage:report": (REPORTS, None, False),
+    "usage:export_csv": (REPORTS, None, False),
+    "usage:export_xlsx": (REPORTS, None, False),
+    "usage:record": (REPORTS, "usage_record", False),
     "licensing:licenses": (LICENSE, None, False),
     "licensing:users": (LICENSE, None, False),
     "licensing:users_bulk": (LICENSE, None, True),
@@ -116,7 +123,23 @@ def _objects(organisation) -> dict[str, str]:
         filename="l.csv",
         content="upn,assign,remove\nana@x.example,AUDIO_CONF,\n",
     )
+    record = UsageRecord.objects.create(
+        organisation=organisation,
+        record_id=f"call/{organisation.slug}",
+        kind="call",
+        type="outbound",
+        user=person,
+        to_number="+14255550100",
+        domestic=True,
+        started_at=timezone.now(),
+        units=1,
+        rate_per_unit=Decimal("0.02"),
+        charge=Decimal("0.02"),
+        currency="USD",
+        funded_by="credits",
+    )
     return {
+        "usage_record": record.record_id,
         "directory_user": str(person.code),
         "users_upload": str(users_upload.code),
         "licenses_upload": str(licenses_upload.code),

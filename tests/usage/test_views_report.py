@@ -1,0 +1,160 @@
+"""Reports › PSTN and SMS usage: filters, totals, exports and the per-call explanation."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from django.urls import reverse
+
+from credits_portal.permissions import Role
+from tests.builders import grant
+from usage.services.ingest import usage_ingest
+
+pytestmark = pytest.mark.django_db
+
+
+def iso(days_ago: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def usage(rated, person):
+    person("ana", "US", "PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS", "AUDIO_CONF")
+    grant(rated, "50")
+    base = {"kind": "call", "user": "ana@contoso.example", "from": "+14255550100"}
+    records = [
+        {
+            **base,
+            "id": "dom-1",
+            "type": "outbound",
+            "to": "+12015550123",
+            "started_at": iso(1),
+            "duration_seconds": 300,
+        },
+        {
+            **base,
+            "id": "intl-1",
+            "type": "outbound",
+            "to": "+441612345678",
+            "started_at": iso(2),
+            "duration_seconds": 125,
+        },
+        {
+            **base,
+            "id": "tf-1",
+            "type": "toll_free_dial_in",
+            "to": "+18005550100",
+            "started_at": iso(40),
+            "duration_seconds": 60,
+        },
+        {
+            **base,
+            "id": "=cmd|' /C calc'!A0",
+            "type": "outbound",
+            "to": "+441612345678",
+            "started_at": iso(3),
+            "duration_seconds": 60,
+        },
+        {
+            "kind": "sms",
+            "type": "sms",
+            "id": "sms-1",
+            "user": "ana@contoso.example",
+            "from": "+14255550100",
+            "to": "+821012345678",
+            "started_at": iso(1),
+        },
+    ]
+    results = usage_ingest(organisation=rated, records=records)
+    assert all(r.status == "rated" for r in results), [r.as_dict() for r in results]
+    return rated
+
+
+def test_calls_of_the_last_28_days_with_totals(client_as, usage):
+    page = client_as(Role.REPORTS).get(reverse("usage:report"))
+    ids = [r.record_id for r in page.context["records"]]
+    assert ids == ["dom-1", "intl-1", "=cmd|' /C calc'!A0"]  # newest first; tf-1 is 40 days old
+    totals = page.context["totals"]
+    assert (totals["count"], totals["units"], totals["plan_minutes"]) == (3, 9, 5)
+    assert totals["credits"] == Decimal("0.09")  # 3 x 0.0230 rounded to 0.07, plus 0.02
+    assert b"Plan minutes," in page.content
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"range": "90"}, ["dom-1", "intl-1", "=cmd|' /C calc'!A0", "tf-1"]),
+        ({"range": "90", "direction": "inbound"}, ["tf-1"]),
+        ({"domestic": "no"}, ["intl-1", "=cmd|' /C calc'!A0"]),
+        ({"country": "GB", "sort": "duration"}, ["=cmd|' /C calc'!A0", "intl-1"]),
+        ({"funded_by": "plan_minutes"}, ["dom-1"]),
+        ({"user": "nobody"}, []),
+        ({"range": "custom", "start": "2020-01-01", "end": "2020-01-02"}, []),
+    ],
+)
+def test_filters_and_sort(client_as, usage, params, expected):
+    page = client_as(Role.BILLING).get(reverse("usage:report"), params)
+    assert [r.record_id for r in page.context["records"]] == expected
+
+
+def test_the_sms_tab(client_as, usage):
+    page = client_as(Role.GLOBAL).get(reverse("usage:report"), {"tab": "sms"})
+    assert [r.record_id for r in page.context["records"]] == ["sms-1"]
+    assert page.context["totals"]["credits"] == Decimal("0.03")
+
+
+def test_csv_export_is_rfc_4180_and_escapes_formulas(client_as, usage):
+    response = client_as(Role.REPORTS).get(reverse("usage:export_csv"), {"range": "90"})
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.startswith("\ufeffTime stamp (UTC),Display name") and "\r\n" in body
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert len(rows) == 5 and rows[0][13] == "Call ID"
+    ids = {row[13] for row in rows[1:]}
+    assert "'=cmd|' /C calc'!A0" in ids, "formula-like text stays text"
+
+
+def test_excel_export_has_typed_cells_and_frozen_header(client_as, usage):
+    response = client_as(Role.REPORTS).get(reverse("usage:export_xlsx"), {"range": "90"})
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    sheet = book["Calls"]
+    assert sheet.freeze_panes == "A2"
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["Time stamp (UTC)", "Display name", "Username"]
+    first = [c for c in sheet[2]]
+    assert isinstance(first[0].value, datetime)
+    charge = first[header.index("Charge")]
+    assert isinstance(charge.value, float | int) and "USD" in charge.number_format
+    ids = [row[header.index("Call ID")].value for row in sheet.iter_rows(min_row=2)]
+    assert "=cmd|' /C calc'!A0" in ids  # written as a string cell, never a formula
+    assert all(row[header.index("Call ID")].data_type == "s" for row in sheet.iter_rows(min_row=2))
+
+
+def test_one_calls_explanation(client_as, usage):
+    page = client_as(Role.REPORTS).get(reverse("usage:record", args=["intl-1"])).content.decode()
+    assert "billed as 3 whole minutes" in page and "+44: 0.0230 USD per minute" in page
+    assert "Granted by an operator" in page and "-0.07 USD" in page
+
+
+def test_another_organisations_record_is_404(client_as, usage, other_org):
+    from usage.models import UsageRecord
+
+    record = UsageRecord.objects.get(record_id="dom-1")
+    record.pk = None
+    record.organisation = other_org
+    record.record_id = "theirs-1"
+    record.save()
+    client = client_as(Role.GLOBAL)
+    assert client.get(reverse("usage:record", args=["theirs-1"])).status_code == 404
+    page = client.get(reverse("usage:report"), {"range": "90"})
+    assert "theirs-1" not in [r.record_id for r in page.context["records"]]
+
+
+def test_license_admins_cannot_read_the_report(client_as, usage):
+    assert client_as(Role.LICENSE).get(reverse("usage:report")).status_code == 403
+    assert client_as(Role.LICENSE).get(reverse("usage:export_csv")).status_code == 403

@@ -1,0 +1,110 @@
+"""Reports › PSTN and SMS usage: the filtered records, their totals, exports and explanations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, Sum
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from billing.models import LedgerEntry
+from credits_portal.permissions import Capability
+from credits_portal.tenancy import require_capability
+from usage.exports import columns_for, csv_rows, xlsx_file
+from usage.filters import report_queryset
+from usage.models import FundedBy, UsageRecord
+from usage.services.pools import month_of, pools_this_month
+
+PAGE_SIZE = 50
+
+
+def _kind(request: HttpRequest) -> str:
+    return "sms" if request.GET.get("tab") == "sms" else "call"
+
+
+def _totals(records) -> dict:
+    totals = records.order_by().aggregate(
+        count=Count("id"),
+        units=Sum("units"),
+        plan_minutes=Sum("plan_minutes"),
+        credits=Sum("charge", filter=Q(funded_by=FundedBy.CREDITS)),
+        overage=Sum("charge", filter=Q(funded_by=FundedBy.OVERAGE)),
+        charge=Sum("charge"),
+    )
+    money = {"credits", "overage", "charge"}
+    return {key: value or (Decimal(0) if key in money else 0) for key, value in totals.items()}
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def report(request: HttpRequest) -> HttpResponse:
+    kind = _kind(request)
+    filters, records = report_queryset(request.organisation, kind, request.GET)
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "usage/report.html",
+        {
+            "kind": kind,
+            "filters": filters,
+            "records": page,
+            "totals": _totals(records),
+            "columns": columns_for(kind),
+            "query": query.urlencode(),
+            "currency": str(request.organisation.currency),
+            "pools_card": {
+                "pools": pools_this_month(request.organisation, month_of(timezone.now())),
+                "month": month_of(timezone.now()),
+            },
+        },
+    )
+
+
+def _export_name(request: HttpRequest, kind: str, extension: str) -> str:
+    return f"{request.organisation.slug}-{'calls' if kind == 'call' else 'sms'}-{timezone.now():%Y%m%d}.{extension}"
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    kind = _kind(request)
+    _filters, records = report_queryset(request.organisation, kind, request.GET)
+    response = StreamingHttpResponse(
+        csv_rows(records, kind), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_export_name(request, kind, "csv")}"'
+    return response
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def export_xlsx(request: HttpRequest) -> FileResponse:
+    kind = _kind(request)
+    _filters, records = report_queryset(request.organisation, kind, request.GET)
+    return FileResponse(
+        xlsx_file(records, kind, str(request.organisation.currency)),
+        as_attachment=True,
+        filename=_export_name(request, kind, "xlsx"),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def record_detail(request: HttpRequest, record_id: str) -> HttpResponse:
+    """How one call or message was rated: the rate line, the pool, the lots drawn, the entries."""
+    record = get_object_or_404(
+        UsageRecord.objects.select_related("user"),
+        organisation=request.organisation,
+        record_id=record_id,
+    )
+    entries = LedgerEntry.objects.filter(
+        account__organisation=request.organisation, reference=record.ledger_reference
+    ).select_related("lot")
+    return render(request, "usage/record.html", {"record": record, "entries": entries})
