@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from billing.panels import register_panel
 from credits_portal.home import register_card
+from usage.services.planner import funding_plan
 from usage.services.pools import month_of, pools_this_month
 
 
@@ -16,5 +17,13 @@ def _pools(request: HttpRequest) -> dict:
     }
 
 
+def _planner(request: HttpRequest) -> dict:
+    return {
+        "template": "usage/_planner_panel.html",
+        "context": {"plan": funding_plan(request.organisation)},
+    }
+
+
 register_panel(_pools)
+register_panel(_planner)
 register_card(_pools)

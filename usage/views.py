@@ -17,6 +17,7 @@ from credits_portal.tenancy import require_capability
 from usage.exports import columns_for, csv_rows, xlsx_file
 from usage.filters import report_queryset
 from usage.models import FundedBy, UsageRecord
+from usage.services.planner import chart, daily_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
 
 PAGE_SIZE = 50
@@ -45,6 +46,7 @@ def report(request: HttpRequest) -> HttpResponse:
     kind = _kind(request)
     filters, records = report_queryset(request.organisation, kind, request.GET)
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -58,6 +60,8 @@ def report(request: HttpRequest) -> HttpResponse:
             "columns": columns_for(kind),
             "query": query.urlencode(),
             "currency": str(request.organisation.currency),
+            "chart": chart(daily_series(records, start, end)),
+            "plan": funding_plan(request.organisation),
             "pools_card": {
                 "pools": pools_this_month(request.organisation, month_of(timezone.now())),
                 "month": month_of(timezone.now()),

@@ -1,0 +1,137 @@
+"""The funding planner: how fast credits go, when they run out, and what to set auto-recharge to."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_UP, Decimal
+
+from django.conf import settings
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from billing.money import quantum
+from billing.services.ledger import account_for
+from credits_portal.models import Organisation
+from usage.models import FundedBy, UsageRecord
+from usage.services.pools import month_of, pools_this_month
+
+WINDOWS = (7, 28, 90)
+
+
+@dataclass
+class Plan:
+    currency: str
+    balance: Decimal
+    daily: dict[int, Decimal]  # average credit spend a day over the last 7, 28 and 90 days
+    days_left: int | None  # at the 28-day pace; None when nothing is spent
+    pools: list = field(default_factory=list)  # (pool, day it runs out or None)
+    trigger: Decimal | None = None
+    recharge: Decimal | None = None
+    reasoning: list[str] = field(default_factory=list)
+
+
+def daily_spend(organisation: Organisation, days: int, now: datetime | None = None) -> Decimal:
+    since = (now or timezone.now()) - timedelta(days=days)
+    total = UsageRecord.objects.filter(
+        organisation=organisation, funded_by=FundedBy.CREDITS, started_at__gte=since
+    ).aggregate(total=Sum("charge"))["total"] or Decimal(0)
+    return total / days
+
+
+def _round_up(amount: Decimal, step: Decimal) -> Decimal:
+    return (amount / step).to_integral_value(rounding=ROUND_UP) * step
+
+
+def funding_plan(organisation: Organisation, now: datetime | None = None) -> Plan:
+    now = now or timezone.now()
+    currency = str(organisation.currency)
+    account = account_for(organisation)
+    daily = {
+        days: daily_spend(organisation, days, now).quantize(quantum(currency)) for days in WINDOWS
+    }
+    pace = max(daily[7], daily[28])
+    plan = Plan(currency, account.balance, daily, None)
+    if pace > 0:
+        plan.days_left = max(int(account.balance / pace), 0)
+    month = month_of(now)
+    next_month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    elapsed_days = max(
+        (now - datetime(month.year, month.month, 1, tzinfo=UTC)).total_seconds() / 86400, 1 / 24
+    )
+    for pool in pools_this_month(organisation, month):
+        per_day = pool.used / elapsed_days
+        runs_out = None
+        if per_day > 0 and pool.left < per_day * (next_month - now.date()).days:
+            runs_out = now.date() + timedelta(days=math.floor(pool.left / per_day))
+        plan.pools.append((pool, runs_out))
+    if pace > 0:
+        # A week of spend in reserve triggers the recharge; each recharge buys about a month.
+        step = Decimal(10)
+        plan.trigger = max(_round_up(pace * 7, step), settings.PURCHASE_MIN_AMOUNT)
+        plan.recharge = min(
+            max(_round_up(pace * 30, step), settings.PURCHASE_MIN_AMOUNT),
+            settings.PURCHASE_MAX_AMOUNT,
+        )
+        plan.reasoning = [
+            f"Credits went at {daily[7]} {currency} a day over 7 days, {daily[28]} over 28 and {daily[90]} over 90; "
+            f"the plan uses the higher of the recent paces, {pace} a day.",
+            f"Trigger {plan.trigger} {currency}: about a week of spend left when a recharge starts, "
+            "time enough for a declined card to be fixed before calls stop.",
+            f"Recharge {plan.recharge} {currency}: about a month of spend, so recharges run roughly monthly "
+            f"and stay well under the {settings.RECHARGE_MAX_PER_DAY}-a-day guard.",
+        ]
+    return plan
+
+
+def daily_series(records, start: date, end: date) -> list[tuple[date, Decimal, int]]:
+    """(day, credit spend, billed units) of the filtered records for each day, zeros included."""
+    rows = (
+        records.order_by()
+        .annotate(day=TruncDate("started_at", tzinfo=UTC))
+        .values("day")
+        .annotate(units=Sum("units"), spend=Sum("charge", filter=Q(funded_by=FundedBy.CREDITS)))
+    )
+    found = {r["day"]: (r["spend"] or Decimal(0), r["units"] or 0) for r in rows}
+    days = (end - start).days + 1
+    return [
+        (start + timedelta(days=n), *found.get(start + timedelta(days=n), (Decimal(0), 0)))
+        for n in range(days)
+    ]
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    bars: list[dict]
+    line: str
+    max_spend: Decimal
+    max_units: int
+
+
+def chart(series: list[tuple[date, Decimal, int]], width: int = 720, height: int = 160) -> Chart:
+    """An SVG chart drawn on the server: bars of credit spend, a line of minutes, per day."""
+    max_spend = max((s for _d, s, _u in series), default=Decimal(0)) or Decimal(1)
+    max_units = max((u for _d, _s, u in series), default=0) or 1
+    step = width / max(len(series), 1)
+    bars, points = [], []
+    for n, (day, spend, units) in enumerate(series):
+        bar = float(spend / max_spend) * (height - 10)
+        bars.append(
+            {
+                "x": round(n * step + 1, 1),
+                "y": round(height - bar, 1),
+                "w": round(max(step - 2, 1), 1),
+                "h": round(bar, 1),
+                "day": day,
+                "spend": spend,
+                "units": units,
+            }
+        )
+        points.append(
+            f"{round(n * step + step / 2, 1)},{round(height - units / max_units * (height - 10), 1)}"
+        )
+    return Chart(width, height, bars, " ".join(points), max_spend, max_units)
