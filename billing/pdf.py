@@ -94,3 +94,38 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     ]
     doc.build(story)
     return buffer.getvalue()
+
+
+def statement_pdf(statement) -> bytes:
+    styles = getSampleStyleSheet()
+    currency = str(statement.account.currency)
+    buffer = BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, title=f"Statement {statement.month:%Y-%m}")
+    rows = [["", f"Amount ({currency})"]] + [
+        [label, format_money(amount, currency)] for label, amount in statement.lines
+    ]
+    story = [
+        Paragraph(f"Communications Credits statement, {statement.month:%B %Y}", styles["Title"]),
+        Paragraph(escape(statement.account.organisation.name), styles["Normal"]),
+        Spacer(1, 8 * mm),
+        Table(
+            rows,
+            colWidths=[100 * mm, 60 * mm],
+            style=TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                    ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
+                    ("FONTNAME", (0, 1), (-1, 1), "Helvetica-Bold"),
+                    ("LINEABOVE", (0, -1), (-1, -1), 0.5, colors.black),
+                    ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+                ]
+            ),
+        ),
+        Spacer(1, 6 * mm),
+        Paragraph(
+            "Every figure is summed from the ledger; opening balance plus the movements equals the closing balance.",
+            styles["Italic"],
+        ),
+    ]
+    doc.build(story)
+    return buffer.getvalue()

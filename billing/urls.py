@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing.views import contacts, credits, invoices, methods, payments, webhook
+from billing.views import contacts, credits, invoices, methods, payments, statements, webhook
 
 app_name = "billing"
 urlpatterns = [
@@ -23,6 +23,7 @@ urlpatterns = [
         name="agreement_remove",
     ),
     path("billing/payment-methods/recharge/", methods.recharge_method, name="recharge_method"),
+    path("billing/statements/", statements.statement, name="statement"),
     path("billing/invoices/", invoices.invoice_list, name="invoices"),
     path("billing/invoices/<uuid:code>/", invoices.invoice_detail, name="invoice"),
     path("billing/invoices/<uuid:code>/pdf/", invoices.invoice_download, name="invoice_pdf"),

@@ -56,6 +56,7 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "billing:contact_remove": (BILLING, "contact", False),
     "billing:credits": (BILLING, None, False),
     "billing:invoices": (BILLING, None, False),
+    "billing:statement": (BILLING, None, False),
     "billing:invoice": (BILLING, "invoice", False),
     "billing:invoice_pdf": (BILLING, "invoice", False),
     "billing:add_funds": (BILLING, None, False),
