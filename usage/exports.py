@@ -67,9 +67,9 @@ def safe_text(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, zone) -> str:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value == value.to_integral() else str(value)
     if isinstance(value, str):
@@ -82,19 +82,21 @@ class _Echo:
         return value
 
 
-def csv_rows(records, kind: str) -> Iterator[str]:
+def heading(title: str, zone) -> str:
+    return title.replace("(UTC)", f"({zone})")
+
+
+def csv_rows(records, columns: list[Column], zone) -> Iterator[str]:
     """RFC 4180 lines (CRLF), UTF-8 with a BOM so that Excel reads it as UTF-8."""
-    columns = columns_for(kind)
     writer = csv.writer(_Echo(), lineterminator="\r\n")
-    yield "\ufeff" + writer.writerow([title for _key, title, _get in columns])
+    yield "\ufeff" + writer.writerow([heading(title, zone) for _key, title, _get in columns])
     for record in records.iterator(chunk_size=2000):
-        yield writer.writerow([_cell(get(record)) for _key, _title, get in columns])
+        yield writer.writerow([_cell(get(record), zone) for _key, _title, get in columns])
 
 
-def xlsx_file(records, kind: str, currency: str):
+def xlsx_file(records, kind: str, columns: list[Column], zone, currency: str):
     """An .xlsx with typed cells (dates as dates, money as numbers in the currency's format),
     a header row and frozen panes, written row by row with constant memory."""
-    columns = columns_for(kind)
     out = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it)
     book = xlsxwriter.Workbook(
         out, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
@@ -108,14 +110,14 @@ def xlsx_file(records, kind: str, currency: str):
     )
     rate = book.add_format({"num_format": "0.0000"})
     for col, (_key, title, _get) in enumerate(columns):
-        sheet.write_string(0, col, title, bold)
+        sheet.write_string(0, col, heading(title, zone), bold)
         sheet.set_column(col, col, 18)
     sheet.freeze_panes(1, 0)
     for row, record in enumerate(records.iterator(chunk_size=2000), start=1):
         for col, (key, _title, get) in enumerate(columns):
             value = get(record)
             if isinstance(value, datetime):
-                sheet.write_datetime(row, col, value.replace(tzinfo=None), when)
+                sheet.write_datetime(row, col, value.astimezone(zone).replace(tzinfo=None), when)
             elif isinstance(value, Decimal):
                 sheet.write_number(row, col, float(value), rate if key == "rate" else money)
             elif isinstance(value, int | float):

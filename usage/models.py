@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -169,3 +170,17 @@ class OverageInvoice(models.Model):
 
     def __str__(self) -> str:
         return f"Overage {self.organisation} {self.month:%Y-%m}"
+
+
+class ReportPreference(models.Model):
+    """An admin's choices on the usage report: the columns shown and the time zone of display."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    call_columns = models.JSONField(default=list, blank=True, help_text="Empty: every column.")
+    sms_columns = models.JSONField(default=list, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+
+    def __str__(self) -> str:
+        return f"Report preferences of {self.user}"

@@ -6,6 +6,7 @@ app_name = "usage"
 urlpatterns = [
     path("reports/usage/", views.report, name="report"),
     path("reports/usage/export.csv", views.export_csv, name="export_csv"),
+    path("reports/usage/preferences/", views.preferences, name="preferences"),
     path("reports/usage/export.xlsx", views.export_xlsx, name="export_xlsx"),
     # Record ids are the platform's own strings, slashes and all.
     path("reports/usage/records/<path:record_id>", views.record_detail, name="record"),

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from decimal import Decimal
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from billing.models import LedgerEntry
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
-from usage.exports import columns_for, csv_rows, xlsx_file
+from usage.exports import CALL_COLUMNS, SMS_COLUMNS, columns_for, csv_rows, xlsx_file
 from usage.filters import report_queryset
 from usage.models import FundedBy, UsageRecord
+from usage.preferences import PreferenceForm, chosen_columns, preference_for, preference_save
 from usage.services.planner import chart, daily_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
 
@@ -40,10 +44,22 @@ def _totals(records) -> dict:
     return {key: value or (Decimal(0) if key in money else 0) for key, value in totals.items()}
 
 
+def _columns(request: HttpRequest, kind: str):
+    preference = preference_for(request.user)
+    keys = preference.call_columns if kind == "call" else preference.sms_columns
+    return (
+        chosen_columns(columns_for(kind), keys),
+        zoneinfo.ZoneInfo(preference.time_zone),
+        preference,
+    )
+
+
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def report(request: HttpRequest) -> HttpResponse:
     kind = _kind(request)
+    columns, zone, preference = _columns(request, kind)
+    timezone.activate(zone)
     filters, records = report_queryset(request.organisation, kind, request.GET)
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
@@ -57,7 +73,19 @@ def report(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "records": page,
             "totals": _totals(records),
-            "columns": columns_for(kind),
+            "columns": columns,
+            "zone": preference.time_zone,
+            "preference_form": PreferenceForm(
+                initial={
+                    "call_columns": [
+                        c[0] for c in chosen_columns(CALL_COLUMNS, preference.call_columns)
+                    ],
+                    "sms_columns": [
+                        c[0] for c in chosen_columns(SMS_COLUMNS, preference.sms_columns)
+                    ],
+                    "time_zone": preference.time_zone,
+                }
+            ),
             "query": query.urlencode(),
             "currency": str(request.organisation.currency),
             "chart": chart(daily_series(records, start, end)),
@@ -79,8 +107,9 @@ def _export_name(request: HttpRequest, kind: str, extension: str) -> str:
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     kind = _kind(request)
     _filters, records = report_queryset(request.organisation, kind, request.GET)
+    columns, zone, _preference = _columns(request, kind)
     response = StreamingHttpResponse(
-        csv_rows(records, kind), content_type="text/csv; charset=utf-8"
+        csv_rows(records, columns, zone), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{_export_name(request, kind, "csv")}"'
     return response
@@ -91,8 +120,9 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 def export_xlsx(request: HttpRequest) -> FileResponse:
     kind = _kind(request)
     _filters, records = report_queryset(request.organisation, kind, request.GET)
+    columns, zone, _preference = _columns(request, kind)
     return FileResponse(
-        xlsx_file(records, kind, str(request.organisation.currency)),
+        xlsx_file(records, kind, columns, zone, str(request.organisation.currency)),
         as_attachment=True,
         filename=_export_name(request, kind, "xlsx"),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -112,3 +142,19 @@ def record_detail(request: HttpRequest, record_id: str) -> HttpResponse:
         account__organisation=request.organisation, reference=record.ledger_reference
     ).select_related("lot")
     return render(request, "usage/record.html", {"record": record, "entries": entries})
+
+
+@require_POST
+@require_capability(Capability.REPORTS_VIEW)
+def preferences(request: HttpRequest) -> HttpResponse:
+    """Edit columns and time zone; remembered for this admin."""
+    form = PreferenceForm(request.POST)
+    back = reverse("usage:report") + (
+        "?" + request.POST["query"] if request.POST.get("query") else ""
+    )
+    if not form.is_valid():
+        messages.error(request, "Choose at least one column of each kind and a time zone.")
+        return redirect(back)
+    preference_save(user=request.user, **form.cleaned_data)
+    messages.success(request, "Your columns and time zone are saved.")
+    return redirect(back)

@@ -75,6 +75,7 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "usage:export_csv": (REPORTS, None, False),
     "usage:export_xlsx": (REPORTS, None, False),
     "usage:record": (REPORTS, "usage_record", False),
+    "usage:preferences": (REPORTS, None, True),
     "licensing:licenses": (LICENSE, None, False),
     "licensing:users": (LICENSE, None, False),
     "licensing:users_bulk": (LICENSE, None, True),

@@ -158,3 +158,34 @@ def test_another_organisations_record_is_404(client_as, usage, other_org):
 def test_license_admins_cannot_read_the_report(client_as, usage):
     assert client_as(Role.LICENSE).get(reverse("usage:report")).status_code == 403
     assert client_as(Role.LICENSE).get(reverse("usage:export_csv")).status_code == 403
+
+
+def test_columns_and_time_zone_are_remembered_per_admin(client_as, usage, members):
+    reader = client_as(Role.REPORTS)
+    response = reader.post(
+        reverse("usage:preferences"),
+        {
+            "call_columns": ["time", "upn", "charge"],
+            "sms_columns": ["time", "to"],
+            "time_zone": "Asia/Seoul",
+        },
+    )
+    assert response.status_code == 302
+    page = reader.get(reverse("usage:report"))
+    assert [c[0] for c in page.context["columns"]] == ["time", "upn", "charge"]
+    assert "(Asia/Seoul)" in page.content.decode()
+    body = b"".join(reader.get(reverse("usage:export_csv")).streaming_content).decode()
+    header = body.splitlines()[0].lstrip("\ufeff")
+    assert header == "Time stamp (Asia/Seoul),Username,Charge"
+    assert len(client_as(Role.BILLING).get(reverse("usage:report")).context["columns"]) == 20, (
+        "others keep theirs"
+    )
+
+
+def test_bad_preferences_change_nothing(client_as, usage):
+    reader = client_as(Role.REPORTS)
+    reader.post(
+        reverse("usage:preferences"),
+        {"call_columns": ["nope"], "sms_columns": ["time"], "time_zone": "Mars/Olympus"},
+    )
+    assert len(reader.get(reverse("usage:report")).context["columns"]) == 20
