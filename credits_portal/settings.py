@@ -224,3 +224,6 @@ RECHARGE_MAX_FAILURES = env_int("RECHARGE_MAX_FAILURES", 3)
 
 # --- Usage -----------------------------------------------------------------------------------
 AUTHORIZATION_MAX_SECONDS = env_int("AUTHORIZATION_MAX_SECONDS", 14_400)
+# Exports larger than this many rows are written by a worker, with progress and a download link.
+EXPORT_SYNC_LIMIT = env_int("EXPORT_SYNC_LIMIT", 20_000)
+EXPORTS_DIR = Path(env_str("EXPORTS_DIR", str(BASE_DIR / ".data" / "exports")))

@@ -86,18 +86,22 @@ def heading(title: str, zone) -> str:
     return title.replace("(UTC)", f"({zone})")
 
 
-def csv_rows(records, columns: list[Column], zone) -> Iterator[str]:
+def csv_rows(records, columns: list[Column], zone, progress=None) -> Iterator[str]:
     """RFC 4180 lines (CRLF), UTF-8 with a BOM so that Excel reads it as UTF-8."""
     writer = csv.writer(_Echo(), lineterminator="\r\n")
     yield "\ufeff" + writer.writerow([heading(title, zone) for _key, title, _get in columns])
-    for record in records.iterator(chunk_size=2000):
+    for done, record in enumerate(records.iterator(chunk_size=2000), start=1):
         yield writer.writerow([_cell(get(record), zone) for _key, _title, get in columns])
+        if progress and done % 1000 == 0:
+            progress(done)
 
 
-def xlsx_file(records, kind: str, columns: list[Column], zone, currency: str):
+def xlsx_file(
+    records, kind: str, columns: list[Column], zone, currency: str, out=None, progress=None
+):
     """An .xlsx with typed cells (dates as dates, money as numbers in the currency's format),
     a header row and frozen panes, written row by row with constant memory."""
-    out = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it)
+    out = out or tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it)
     book = xlsxwriter.Workbook(
         out, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
@@ -114,6 +118,8 @@ def xlsx_file(records, kind: str, columns: list[Column], zone, currency: str):
         sheet.set_column(col, col, 18)
     sheet.freeze_panes(1, 0)
     for row, record in enumerate(records.iterator(chunk_size=2000), start=1):
+        if progress and row % 1000 == 0:
+            progress(row)
         for col, (key, _title, get) in enumerate(columns):
             value = get(record)
             if isinstance(value, datetime):

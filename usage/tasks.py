@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from billing.services.reservations import reservations_release_expired
+from usage.services.export_jobs import export_job_run
 from usage.services.overage import overage_invoice_closed_month
 
 
@@ -12,3 +13,8 @@ def release_reservations() -> int:
 @shared_task(time_limit=900, acks_late=True)
 def invoice_overage() -> int:
     return overage_invoice_closed_month()
+
+
+@shared_task(time_limit=1800, acks_late=True)
+def run_export(job_id: int) -> str:
+    return export_job_run(job_id=job_id).status

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zoneinfo
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
@@ -19,8 +20,9 @@ from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 from usage.exports import CALL_COLUMNS, SMS_COLUMNS, columns_for, csv_rows, xlsx_file
 from usage.filters import report_queryset
-from usage.models import FundedBy, UsageRecord
+from usage.models import ExportJob, FundedBy, UsageRecord
 from usage.preferences import PreferenceForm, chosen_columns, preference_for, preference_save
+from usage.services.export_jobs import export_job_start
 from usage.services.planner import chart, daily_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
 
@@ -102,11 +104,29 @@ def _export_name(request: HttpRequest, kind: str, extension: str) -> str:
     return f"{request.organisation.slug}-{'calls' if kind == 'call' else 'sms'}-{timezone.now():%Y%m%d}.{extension}"
 
 
+def _large(request: HttpRequest, kind: str, records, fmt: str) -> HttpResponse | None:
+    """Past EXPORT_SYNC_LIMIT rows a worker writes the file; the admin watches its progress."""
+    rows = records.count()
+    if rows <= settings.EXPORT_SYNC_LIMIT:
+        return None
+    job = export_job_start(
+        organisation=request.organisation,
+        user=request.user,
+        kind=kind,
+        fmt=fmt,
+        query=request.GET.urlencode(),
+        rows=rows,
+    )
+    return redirect("usage:export_job", code=job.code)
+
+
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     kind = _kind(request)
     _filters, records = report_queryset(request.organisation, kind, request.GET)
+    if job := _large(request, kind, records, "csv"):
+        return job
     columns, zone, _preference = _columns(request, kind)
     response = StreamingHttpResponse(
         csv_rows(records, columns, zone), content_type="text/csv; charset=utf-8"
@@ -120,6 +140,8 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 def export_xlsx(request: HttpRequest) -> FileResponse:
     kind = _kind(request)
     _filters, records = report_queryset(request.organisation, kind, request.GET)
+    if job := _large(request, kind, records, "xlsx"):
+        return job
     columns, zone, _preference = _columns(request, kind)
     return FileResponse(
         xlsx_file(records, kind, columns, zone, str(request.organisation.currency)),
@@ -158,3 +180,24 @@ def preferences(request: HttpRequest) -> HttpResponse:
     preference_save(user=request.user, **form.cleaned_data)
     messages.success(request, "Your columns and time zone are saved.")
     return redirect(back)
+
+
+def _get_job_for(request: HttpRequest, code) -> ExportJob:
+    return get_object_or_404(ExportJob, organisation=request.organisation, code=code)
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def export_job(request: HttpRequest, code) -> HttpResponse:
+    return render(request, "usage/export_job.html", {"job": _get_job_for(request, code)})
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def export_download(request: HttpRequest, code) -> FileResponse:
+    job = _get_job_for(request, code)
+    if job.status != ExportJob.Status.DONE:
+        return redirect("usage:export_job", code=job.code)  # not ready yet: watch it there
+    return FileResponse(
+        open(settings.EXPORTS_DIR / job.filename, "rb"), as_attachment=True, filename=job.filename
+    )

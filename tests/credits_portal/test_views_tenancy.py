@@ -22,7 +22,7 @@ from credits_portal import services
 from credits_portal.permissions import Role
 from licensing.models import CsvUpload, DirectoryUser
 from tests.builders import account_of
-from usage.models import UsageRecord
+from usage.models import ExportJob, UsageRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +76,8 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "usage:export_xlsx": (REPORTS, None, False),
     "usage:record": (REPORTS, "usage_record", False),
     "usage:preferences": (REPORTS, None, True),
+    "usage:export_job": (REPORTS, "export_job", False),
+    "usage:export_download": (REPORTS, "export_job", False),
     "licensing:licenses": (LICENSE, None, False),
     "licensing:users": (LICENSE, None, False),
     "licensing:users_bulk": (LICENSE, None, True),
@@ -140,7 +142,14 @@ def _objects(organisation) -> dict[str, str]:
         currency="USD",
         funded_by="credits",
     )
+    job = ExportJob.objects.create(
+        organisation=organisation,
+        user=key.created_by or person_login(organisation),
+        kind="call",
+        format="csv",
+    )
     return {
+        "export_job": str(job.code),
         "usage_record": record.record_id,
         "directory_user": str(person.code),
         "users_upload": str(users_upload.code),
@@ -152,6 +161,12 @@ def _objects(organisation) -> dict[str, str]:
         "payment": str(payment.code),
         "card": str(card.code),
     }
+
+
+def person_login(organisation):
+    from credits_portal.models import User
+
+    return User.objects.get_or_create(email=f"exporter@{organisation.slug}.example")[0]
 
 
 def url(name: str, objects: dict[str, str]) -> str:

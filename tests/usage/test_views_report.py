@@ -189,3 +189,30 @@ def test_bad_preferences_change_nothing(client_as, usage):
         {"call_columns": ["nope"], "sms_columns": ["time"], "time_zone": "Mars/Olympus"},
     )
     assert len(reader.get(reverse("usage:report")).context["columns"]) == 20
+
+
+def test_a_large_export_runs_in_a_worker_with_progress(
+    client_as, usage, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.EXPORT_SYNC_LIMIT = 2
+    settings.EXPORTS_DIR = tmp_path
+    reader = client_as(Role.REPORTS)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = reader.get(reverse("usage:export_xlsx"), {"range": "90"})
+    assert response.status_code == 302 and "/reports/usage/exports/" in response["Location"]
+    page = reader.get(response["Location"])
+    assert b"Ready." in page.content
+    download = reader.get(response["Location"] + "download")
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
+    assert book["Calls"].max_row == 5  # the header and four calls
+
+
+def test_another_organisations_export_is_404(client_as, usage, other_org, members):
+    from usage.models import ExportJob
+
+    theirs = ExportJob.objects.create(
+        organisation=other_org, user=members[Role.GLOBAL], kind="call", format="csv", rows_total=1
+    )
+    client = client_as(Role.GLOBAL)
+    assert client.get(reverse("usage:export_job", args=[theirs.code])).status_code == 404
+    assert client.get(reverse("usage:export_download", args=[theirs.code])).status_code == 404
