@@ -9,9 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from credits_portal import services
 from credits_portal.forms import ApiKeyForm, OrganisationSwitchForm
-from credits_portal.home import cards_for
 from credits_portal.models import ApiKey
 from credits_portal.permissions import MATRIX, Capability
+from credits_portal.slots import render_slot
 from credits_portal.tenancy import SESSION_KEY, require_capability, require_member
 
 
@@ -24,7 +24,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "capabilities": sorted(MATRIX[request.membership.role], key=list(Capability).index),
             "member_count": organisation.memberships.count(),
-            "cards": cards_for(request),
+            "cards": render_slot("home", request),
         },
     )
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils import timezone
 
-from billing.panels import register_panel
-from credits_portal.home import register_card
+from credits_portal.slots import register
 from usage.services.planner import funding_plan
 from usage.services.pools import month_of, pools_this_month
 
@@ -24,6 +23,6 @@ def _planner(request: HttpRequest) -> dict:
     }
 
 
-register_panel(_pools)
-register_panel(_planner)
-register_card(_pools)
+register("credits", _pools)
+register("credits", _planner)
+register("home", _pools)

@@ -289,21 +289,26 @@ def _record_success(payment: Payment, intent) -> Payment:
     return payment
 
 
-def payment_for_intent(intent_id: str, metadata: dict) -> Payment | None:
-    code = metadata.get("payment")
-    found = Payment.objects.filter(stripe_payment_intent_id=intent_id).first()
-    if found is None and code:
-        try:
-            found = Payment.objects.filter(code=uuid.UUID(code)).first()
-        except ValueError:
-            return None
-        if found is not None and not found.stripe_payment_intent_id:
-            # The charge request died before saving the id: the webhook brings it.
-            Payment.objects.filter(pk=found.pk, stripe_payment_intent_id="").update(
-                stripe_payment_intent_id=intent_id
-            )
-            found.refresh_from_db()
+def row_for_intent(model, intent_id: str, code: str | None):
+    """The Payment or RechargeAttempt a PaymentIntent was made for: by the saved id, else by the
+    code in its metadata, saving the id then (a request that died before saving it)."""
+    found = model.objects.filter(stripe_payment_intent_id=intent_id).first()
+    if found is not None or not code:
+        return found
+    try:
+        found = model.objects.filter(code=uuid.UUID(code)).first()
+    except ValueError:
+        return None
+    if found is not None and not found.stripe_payment_intent_id:
+        model.objects.filter(pk=found.pk, stripe_payment_intent_id="").update(
+            stripe_payment_intent_id=intent_id
+        )
+        found.refresh_from_db()
     return found
+
+
+def payment_for_intent(intent_id: str, metadata: dict) -> Payment | None:
+    return row_for_intent(Payment, intent_id, metadata.get("payment"))
 
 
 def amount_display(payment: Payment) -> str:

@@ -11,7 +11,6 @@ the webhook can all record the success and only one lot results.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -25,7 +24,7 @@ from billing import gateway
 from billing.exceptions import BillingError
 from billing.models import Card, CreditAccount, FundLot, LedgerEntry, RechargeAttempt
 from billing.money import format_money, from_minor_units, parse_amount, to_minor_units
-from billing.services.cards import card_current, customer_ensure, plain
+from billing.services.cards import card_current, customer_ensure, plain, row_for_intent
 from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account, lot_add
 from billing.services.notifications import notify_later
@@ -483,15 +482,4 @@ def recharge_sweep() -> int:
 
 
 def attempt_for_intent(intent_id: str, metadata: dict) -> RechargeAttempt | None:
-    found = RechargeAttempt.objects.filter(stripe_payment_intent_id=intent_id).first()
-    if found is None and metadata.get("recharge"):
-        try:
-            found = RechargeAttempt.objects.filter(code=uuid.UUID(metadata["recharge"])).first()
-        except ValueError:
-            return None
-        if found is not None and not found.stripe_payment_intent_id:
-            RechargeAttempt.objects.filter(pk=found.pk, stripe_payment_intent_id="").update(
-                stripe_payment_intent_id=intent_id
-            )
-            found.refresh_from_db()
-    return found
+    return row_for_intent(RechargeAttempt, intent_id, metadata.get("recharge"))

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from billing.exceptions import BillingError
 from billing.forms import AddFundsForm, AutoRechargeForm, LedgerFilterForm
 from billing.money import format_money
-from billing.panels import panels_for
 from billing.selectors import account_summary, ledger_entries
 from billing.services import cards
 from billing.services.purchases import agreement_purchase
@@ -20,6 +19,7 @@ from billing.services.recharge import auto_recharge_configure, recharge_due
 from billing.views.shortcuts import account_for_request
 from credits_portal.models import Organisation
 from credits_portal.permissions import Capability
+from credits_portal.slots import render_slot
 from credits_portal.tenancy import require_capability
 
 LEDGER_PAGE_SIZE = 25
@@ -55,7 +55,7 @@ def credits(request: HttpRequest) -> HttpResponse:
             "recharge_state": recharge_due(account),
             "recharges": account.recharges.select_related("lot__invoice")[:20],
             "max_per_day": settings.RECHARGE_MAX_PER_DAY,
-            "panels": panels_for(request),
+            "panels": render_slot("credits", request),
         },
     )
 
