@@ -38,9 +38,11 @@ CALL_COLUMNS: list[Column] = [
     ("call_id", "Call ID", lambda r: r.record_id),
     ("number_type", "Number type", lambda r: "Toll-free" if _inbound(r) else "User"),
     ("location", "Usage location", lambda r: r.user.usage_location.code),
+    ("conference_id", "Conference ID", lambda r: r.conference_id),
     ("capability", "Capability", lambda r: r.capability),
     ("plan_minutes", "Plan minutes used", lambda r: r.plan_minutes),
     ("funded_by", "Funded by", lambda r: r.get_funded_by_display()),
+    ("lots", "Credit lots drawn", lambda r: getattr(r, "lots_drawn", None) or ""),
     ("rate", "Rate applied", lambda r: r.rate_per_unit),
 ]
 SMS_COLUMNS: list[Column] = [
@@ -48,7 +50,7 @@ SMS_COLUMNS: list[Column] = [
     ("name", "Display name", lambda r: r.user.display_name),
     ("upn", "Username", lambda r: r.user.upn),
     ("from", "From", lambda r: r.from_number),
-    ("to", "To", lambda r: r.to_number),
+    ("to", "To", lambda r: mask(r.to_number) if getattr(r, "mask_to", False) else r.to_number),
     ("domestic", "Domestic/international", lambda r: "Domestic" if r.domestic else "International"),
     ("to_country", "Destination country or region", lambda r: r.to_country),
     ("units", "Units", lambda r: r.units),
@@ -56,6 +58,11 @@ SMS_COLUMNS: list[Column] = [
     ("currency", "Currency", lambda r: str(r.currency)),
     ("capability", "Capability", lambda r: r.capability),
 ]
+
+
+def mask(number: str) -> str:
+    """+821012345678 → +8210••••678: enough to recognise, not to dial."""
+    return number[:5] + "••••" + number[-3:] if len(number) > 8 else number
 
 
 def columns_for(kind: str) -> list[Column]:

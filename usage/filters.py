@@ -6,7 +6,9 @@ from datetime import UTC, datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.contrib.postgres.aggregates import StringAgg
+from django.db.models import CharField, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 from django_countries import countries
 
@@ -116,3 +118,34 @@ def report_queryset(organisation, kind: str, params) -> tuple[UsageFilter, objec
     if not data.get("sort"):
         records = records.order_by("-started_at", "-id")
     return filters, records
+
+
+def with_lots_drawn(records):
+    """Each record with the purchase dates of the lots its charge drew, e.g. "2026-05-02 (0.07)",
+    from its ledger entries: one subquery, evaluated only for the rows read."""
+    from billing.models import LedgerEntry
+
+    drawn = (
+        LedgerEntry.objects.filter(
+            account__organisation=OuterRef("organisation"),
+            reference=Concat(Value("usage:"), OuterRef("record_id"), output_field=CharField()),
+            lot__isnull=False,
+        )
+        .order_by()
+        .values("account")
+        .annotate(
+            lots=StringAgg(
+                Concat(
+                    Cast(TruncDate("lot__purchased_at"), CharField()),
+                    Value(" ("),
+                    Cast(-F("amount"), CharField()),
+                    Value(")"),
+                    output_field=CharField(),
+                ),
+                delimiter="; ",
+                order_by="id",
+            )
+        )
+        .values("lots")
+    )
+    return records.annotate(lots_drawn=Subquery(drawn[:1], output_field=CharField()))

@@ -132,6 +132,7 @@ class UsageRecord(models.Model):
     funded_by = models.CharField(max_length=15, choices=FundedBy.choices)
     capability = models.CharField(max_length=40, blank=True, help_text="The license that paid.")
     authorization_code = models.CharField(max_length=40, blank=True)
+    conference_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -183,6 +184,9 @@ class ReportPreference(models.Model):
     call_columns = models.JSONField(default=list, blank=True, help_text="Empty: every column.")
     sms_columns = models.JSONField(default=list, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
+    mask_sms_numbers = models.BooleanField(
+        default=False, help_text="Show SMS recipients as +4477••••678."
+    )
 
     def __str__(self) -> str:
         return f"Report preferences of {self.user}"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import zoneinfo
 
 from django import forms
+from django.db.models import BooleanField, Value
 
 from usage.exports import CALL_COLUMNS, SMS_COLUMNS, Column
+from usage.filters import with_lots_drawn
 from usage.models import ReportPreference
 
 ZONES = sorted(zoneinfo.available_timezones())
@@ -24,6 +26,7 @@ class PreferenceForm(forms.Form):
         label="SMS columns",
     )
     time_zone = forms.ChoiceField(choices=[(z, z) for z in ZONES], label="Time zone of display")
+    mask_sms_numbers = forms.BooleanField(required=False, label="Mask the numbers SMS were sent to")
 
 
 def preference_for(user) -> ReportPreference:
@@ -31,13 +34,23 @@ def preference_for(user) -> ReportPreference:
 
 
 def preference_save(
-    *, user, call_columns: list[str], sms_columns: list[str], time_zone: str
+    *,
+    user,
+    call_columns: list[str],
+    sms_columns: list[str],
+    time_zone: str,
+    mask_sms_numbers: bool = False,
 ) -> ReportPreference:
     if time_zone not in ZONES:
         raise ValueError(f"Unknown time zone {time_zone!r}.")
     preference, _ = ReportPreference.objects.update_or_create(
         user=user,
-        defaults={"call_columns": call_columns, "sms_columns": sms_columns, "time_zone": time_zone},
+        defaults={
+            "call_columns": call_columns,
+            "sms_columns": sms_columns,
+            "time_zone": time_zone,
+            "mask_sms_numbers": mask_sms_numbers,
+        },
     )
     return preference
 
@@ -45,3 +58,11 @@ def preference_save(
 def chosen_columns(columns: list[Column], keys: list[str]) -> list[Column]:
     """The admin's columns in the report's order; all of them when none were chosen."""
     return [c for c in columns if c[0] in keys] or columns
+
+
+def for_display(records, preference: ReportPreference):
+    """The rows as the columns read them: the lots each drew, and the admin's choice to mask SMS
+    recipients. Only for rows that are shown or exported; totals use the plain records."""
+    return with_lots_drawn(records).annotate(
+        mask_to=Value(preference.mask_sms_numbers, output_field=BooleanField())
+    )

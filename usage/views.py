@@ -21,7 +21,13 @@ from credits_portal.tenancy import require_capability
 from usage.exports import CALL_COLUMNS, SMS_COLUMNS, columns_for, csv_rows, xlsx_file
 from usage.filters import report_queryset
 from usage.models import ExportJob, FundedBy, UsageRecord
-from usage.preferences import PreferenceForm, chosen_columns, preference_for, preference_save
+from usage.preferences import (
+    PreferenceForm,
+    chosen_columns,
+    for_display,
+    preference_for,
+    preference_save,
+)
 from usage.services.export_jobs import export_job_start
 from usage.services.planner import chart, daily_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
@@ -56,14 +62,19 @@ def _columns(request: HttpRequest, kind: str):
     )
 
 
+def _records(request: HttpRequest, kind: str):
+    filters, records = report_queryset(request.organisation, kind, request.GET)
+    columns, zone, preference = _columns(request, kind)
+    return filters, records, columns, zone, preference
+
+
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def report(request: HttpRequest) -> HttpResponse:
     kind = _kind(request)
-    columns, zone, preference = _columns(request, kind)
+    filters, records, columns, zone, preference = _records(request, kind)
     timezone.activate(zone)
-    filters, records = report_queryset(request.organisation, kind, request.GET)
-    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(for_display(records, preference), PAGE_SIZE).get_page(request.GET.get("page"))
     start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
     query = request.GET.copy()
     query.pop("page", None)
@@ -86,6 +97,7 @@ def report(request: HttpRequest) -> HttpResponse:
                         c[0] for c in chosen_columns(SMS_COLUMNS, preference.sms_columns)
                     ],
                     "time_zone": preference.time_zone,
+                    "mask_sms_numbers": preference.mask_sms_numbers,
                 }
             ),
             "query": query.urlencode(),
@@ -124,12 +136,12 @@ def _large(request: HttpRequest, kind: str, records, fmt: str) -> HttpResponse |
 @require_capability(Capability.REPORTS_VIEW)
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     kind = _kind(request)
-    _filters, records = report_queryset(request.organisation, kind, request.GET)
+    _filters, records, columns, zone, _preference = _records(request, kind)
     if job := _large(request, kind, records, "csv"):
         return job
-    columns, zone, _preference = _columns(request, kind)
     response = StreamingHttpResponse(
-        csv_rows(records, columns, zone), content_type="text/csv; charset=utf-8"
+        csv_rows(for_display(records, _preference), columns, zone),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{_export_name(request, kind, "csv")}"'
     return response
@@ -139,12 +151,17 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 @require_capability(Capability.REPORTS_VIEW)
 def export_xlsx(request: HttpRequest) -> FileResponse:
     kind = _kind(request)
-    _filters, records = report_queryset(request.organisation, kind, request.GET)
+    _filters, records, columns, zone, _preference = _records(request, kind)
     if job := _large(request, kind, records, "xlsx"):
         return job
-    columns, zone, _preference = _columns(request, kind)
     return FileResponse(
-        xlsx_file(records, kind, columns, zone, str(request.organisation.currency)),
+        xlsx_file(
+            for_display(records, _preference),
+            kind,
+            columns,
+            zone,
+            str(request.organisation.currency),
+        ),
         as_attachment=True,
         filename=_export_name(request, kind, "xlsx"),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -177,7 +177,7 @@ def test_columns_and_time_zone_are_remembered_per_admin(client_as, usage, member
     body = b"".join(reader.get(reverse("usage:export_csv")).streaming_content).decode()
     header = body.splitlines()[0].lstrip("\ufeff")
     assert header == "Time stamp (Asia/Seoul),Username,Charge"
-    assert len(client_as(Role.BILLING).get(reverse("usage:report")).context["columns"]) == 20, (
+    assert len(client_as(Role.BILLING).get(reverse("usage:report")).context["columns"]) == 22, (
         "others keep theirs"
     )
 
@@ -188,7 +188,7 @@ def test_bad_preferences_change_nothing(client_as, usage):
         reverse("usage:preferences"),
         {"call_columns": ["nope"], "sms_columns": ["time"], "time_zone": "Mars/Olympus"},
     )
-    assert len(reader.get(reverse("usage:report")).context["columns"]) == 20
+    assert len(reader.get(reverse("usage:report")).context["columns"]) == 22
 
 
 def test_a_large_export_runs_in_a_worker_with_progress(
@@ -216,3 +216,41 @@ def test_another_organisations_export_is_404(client_as, usage, other_org, member
     client = client_as(Role.GLOBAL)
     assert client.get(reverse("usage:export_job", args=[theirs.code])).status_code == 404
     assert client.get(reverse("usage:export_download", args=[theirs.code])).status_code == 404
+
+
+def test_lots_drawn_conference_id_and_masked_sms(client_as, usage, rated):
+    usage_ingest(
+        organisation=rated,
+        records=[
+            {
+                "id": "conf-1",
+                "kind": "call",
+                "type": "conference_dial_out",
+                "user": "ana@contoso.example",
+                "to": "+14255550123",
+                "started_at": iso(1),
+                "duration_seconds": 60,
+                "conference_id": "meet-42",
+            }
+        ],
+    )
+    reader = client_as(Role.REPORTS)
+    page = reader.get(reverse("usage:report"))
+    rows = {r.record_id: r for r in page.context["records"]}
+    assert rows["conf-1"].conference_id == "meet-42"
+    assert rows["intl-1"].lots_drawn.endswith("(0.0700)") and rows["dom-1"].lots_drawn is None
+    reader.post(
+        reverse("usage:preferences"),
+        {
+            "call_columns": ["time"],
+            "sms_columns": ["time", "to"],
+            "time_zone": "UTC",
+            "mask_sms_numbers": "on",
+        },
+    )
+    sms = reader.get(reverse("usage:report"), {"tab": "sms"}).content.decode()
+    assert "+8210••••678" in sms and "+821012345678" not in sms
+    body = b"".join(
+        reader.get(reverse("usage:export_csv"), {"tab": "sms"}).streaming_content
+    ).decode()
+    assert "+8210••••678" in body

@@ -12,7 +12,7 @@ from django.utils import timezone
 from usage.exports import columns_for, csv_rows, xlsx_file
 from usage.filters import report_queryset
 from usage.models import ExportJob
-from usage.preferences import chosen_columns, preference_for
+from usage.preferences import chosen_columns, for_display, preference_for
 
 
 def export_job_start(
@@ -35,6 +35,7 @@ def export_job_run(*, job_id: int) -> ExportJob:
     ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING, rows_done=0)
     _filters, records = report_queryset(job.organisation, job.kind, QueryDict(job.query))
     preference = preference_for(job.user)
+    records = for_display(records, preference)
     keys = preference.call_columns if job.kind == "call" else preference.sms_columns
     columns = chosen_columns(columns_for(job.kind), keys)
     zone = zoneinfo.ZoneInfo(preference.time_zone)

@@ -68,6 +68,7 @@ class _Parsed:
     started_at: datetime
     duration: int
     authorization: str
+    conference: str = ""
     user: DirectoryUser | None = None
     extra: dict = field(default_factory=dict)
 
@@ -118,6 +119,9 @@ def _parse(index: int, raw: object) -> _Parsed:
     authorization = raw.get("authorization_id") or ""
     if not isinstance(authorization, str) or len(authorization) > 40:
         raise Rejected("authorization_id: the id authorize gave")
+    conference = raw.get("conference_id") or ""
+    if not isinstance(conference, str) or len(conference) > 64:
+        raise Rejected("conference_id: at most 64 characters")
     return _Parsed(
         index,
         record_id.strip(),
@@ -129,6 +133,7 @@ def _parse(index: int, raw: object) -> _Parsed:
         started_at,
         duration or 0,
         authorization,
+        conference,
     )
 
 
@@ -310,4 +315,5 @@ def _rate(
         funded_by=funded_by,
         capability=capability,
         authorization_code=item.authorization,
+        conference_id=item.conference,
     )
