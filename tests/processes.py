@@ -74,3 +74,30 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.2) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def at_once(target, count: int) -> list[BaseException]:
+    """Run `target(i)` for i in range(count) in threads released together (each thread has its
+    own database connection); the exceptions they raised."""
+    import threading
+
+    from django.db import connection
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from billing.models import FundLot, LedgerEntry
 from billing.services.ledger import funds_debit, funds_expire
 from tests.builders import account_of, grant
+from tests.processes import at_once
 
 THREADS = 8
 DEBITS_PER_THREAD = 15
-
-
-def run_threads(target, count: int) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def wrapped(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 @pytest.mark.django_db(transaction=True)
@@ -49,7 +27,7 @@ def test_concurrent_debits_and_purchases_end_with_the_exact_balance(org):
                 grant(org, "1.00", reference=f"topup-{i}-{n}")
             funds_expire()
 
-    assert run_threads(work, THREADS) == []
+    assert at_once(work, THREADS) == []
     debits = THREADS * DEBITS_PER_THREAD
     topups = THREADS * 3
     account = account_of(org)
@@ -65,7 +43,7 @@ def test_concurrent_debits_and_purchases_end_with_the_exact_balance(org):
 def test_the_same_debit_from_many_threads_posts_once(org):
     grant(org, "10.00")
     assert (
-        run_threads(
+        at_once(
             lambda i: funds_debit(
                 account=account_of(org), amount=Decimal("3.00"), reference="call-x"
             ),
@@ -81,7 +59,7 @@ def test_the_same_debit_from_many_threads_posts_once(org):
 def test_racing_past_zero_records_debt_exactly(org):
     grant(org, "1.00")
     assert (
-        run_threads(
+        at_once(
             lambda i: funds_debit(
                 account=account_of(org), amount=Decimal("0.30"), reference=f"c{i}"
             ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
@@ -10,7 +9,6 @@ from unittest import mock
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from billing.exceptions import BillingError
@@ -21,6 +19,7 @@ from billing.services.purchases import agreement_add, recharge_method_set
 from billing.services.recharge import auto_recharge_configure, recharge_run, recharge_sweep
 from tests.billing.recharge_helpers import save_card, spend, turn_on
 from tests.builders import account_of, grant, make_org
+from tests.processes import at_once
 from tests.stripe_helpers import (
     DECLINED_ON_CHARGE,
     NEEDS_AUTHENTICATION,
@@ -104,24 +103,7 @@ def test_running_twice_charges_once(org):
 def test_two_triggers_at_the_same_moment_make_one_attempt(org):
     turn_on(org)
     account_id = account_of(org).pk
-    barrier = threading.Barrier(4)
-    errors: list = []
-
-    def trigger() -> None:
-        try:
-            barrier.wait()
-            recharge_run(account_id=account_id)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=trigger) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert at_once(lambda _i: recharge_run(account_id=account_id), 4) == []
     (attempt,) = attempts(org)
     assert attempt.status == "succeeded" and len(charges_for(attempt)) == 1
     assert account_of(org).balance == D("70.00")

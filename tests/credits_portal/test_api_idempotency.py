@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from credits_portal.api import idempotency_keys_purge
 from credits_portal.models import IdempotencyKey
 from tests.builders import make_api_key
+from tests.processes import at_once
 
 pytestmark = pytest.mark.urls("tests.credits_portal.idempotency_urls")
 URL = "/api/contacts"
@@ -98,21 +97,12 @@ def test_responses_are_forgotten_after_the_replay_window(client, org, settings):
 def test_concurrent_requests_with_one_key_run_once(org):
     key = make_api_key(org)
     results: list[tuple[int, bytes]] = []
-    barrier = threading.Barrier(4)
 
-    def worker() -> None:
-        try:
-            barrier.wait()
-            response = post(Client(), key, {"email": "race@x.example"}, "race-1")
-            results.append((response.status_code, response.content))
-        finally:
-            connection.close()
+    def worker(_i: int) -> None:
+        response = post(Client(), key, {"email": "race@x.example"}, "race-1")
+        results.append((response.status_code, response.content))
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert at_once(worker, 4) == []
     assert [status for status, _ in results] == [201] * 4
     assert len({content for _, content in results}) == 1
     assert org.billing_contacts.count() == 1

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 
 from billing.models import Reservation
 from billing.services.ledger import funds_debit
 from billing.services.reservations import available, reservations_release_expired
 from tests.builders import account_of, grant, make_api_key
+from tests.processes import at_once
 from usage.models import PoolUsage
 from usage.services.authorize import call_authorize
 
@@ -190,28 +189,16 @@ def test_expired_reservations_are_released(person, rated):
 def test_fifty_concurrent_authorizations_never_over_reserve(person, rated):
     person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
     grant(rated, "10.00")  # at 0.0360 a minute, 10.00 holds a few calls of up to 4 hours
-    barrier = threading.Barrier(50)
     decisions = []
 
-    def call() -> None:
-        try:
-            barrier.wait()
-            decisions.append(
-                call_authorize(
-                    organisation=rated,
-                    upn="ana@contoso.example",
-                    call_type="toll_free_dial_in",
-                    to=US,
-                )
+    def call(_i: int) -> None:
+        decisions.append(
+            call_authorize(
+                organisation=rated, upn="ana@contoso.example", call_type="toll_free_dial_in", to=US
             )
-        finally:
-            connection.close()
+        )
 
-    threads = [threading.Thread(target=call) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert at_once(call, 50) == []
     allowed = [d for d in decisions if d.allowed]
     assert len(decisions) == 50 and 0 < len(allowed) < 50
     held = sum(r.amount for r in Reservation.objects.filter(status="open"))

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 
 from billing.models import Invoice, LedgerEntry, Reservation
 from tests.builders import account_of, grant, make_api_key
+from tests.processes import at_once
 from usage.models import PoolUsage, UsageRecord
 from usage.services.authorize import call_authorize
 from usage.services.overage import overage_invoice_month
@@ -232,27 +231,18 @@ def test_the_same_batch_three_times_at_once_and_out_of_order(person, rated):
     batch = [call(f"c{n}", seconds=60 * (n + 1)) for n in range(30)]
     orders = [batch, list(reversed(batch)), batch[10:] + batch[:10]]
     key = make_api_key(rated, "platform")
-    barrier = threading.Barrier(3)
     statuses: list[list[str]] = []
 
-    def post(records) -> None:
-        try:
-            barrier.wait()
-            response = Client().post(
-                "/api/v1/usage/records",
-                json.dumps({"records": records}),
-                content_type="application/json",
-                HTTP_AUTHORIZATION=f"Bearer {key}",
-            )
-            statuses.append([r["status"] for r in response.json()["results"]])
-        finally:
-            connection.close()
+    def post(i: int) -> None:
+        response = Client().post(
+            "/api/v1/usage/records",
+            json.dumps({"records": orders[i]}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+        statuses.append([r["status"] for r in response.json()["results"]])
 
-    threads = [threading.Thread(target=post, args=(order,)) for order in orders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert at_once(post, 3) == []
     assert sorted(s.count("rated") for s in statuses) == [0, 0, 30]
     charged = sum(r.charge for r in UsageRecord.objects.all())
     assert UsageRecord.objects.count() == 30
