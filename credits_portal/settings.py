@@ -7,9 +7,11 @@ HSTS unless DEBUG is on. `make run` and `make test` supply the URLs of the embed
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dj_database_url
 import dj_email_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from credits_portal.env import env_bool, env_decimal, env_int, env_list, env_str
@@ -58,6 +60,7 @@ MIDDLEWARE = [
     "credits_portal.tenancy.TenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -168,6 +171,28 @@ STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "") or None
 STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+
+# Content-Security-Policy: our own origin, and Stripe.js (its script, frames and API) only.
+_stripe_js = "{0.scheme}://{0.netloc}".format(urlparse(STRIPE_JS_URL))
+_stripe_api = "{0.scheme}://{0.netloc}".format(
+    urlparse(STRIPE_API_BASE or "https://api.stripe.com")
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, _stripe_js],
+        "connect-src": [SELF, _stripe_js, _stripe_api],
+        "frame-src": [SELF, _stripe_js, "https://hooks.stripe.com"],
+        # Stripe Elements and the API docs set inline styles; no inline script anywhere.
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Email -----------------------------------------------------------------------------------
 _email = dj_email_url.parse(env_str("EMAIL_URL", "console://"))
