@@ -135,9 +135,53 @@ def _portal_error(request: HttpRequest, exc: PortalError) -> HttpResponse:
     return problem(422, "Invalid values", exc.message, code="validation", errors=errors)
 
 
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+ERROR_STATUSES = {
+    "400": "Malformed request (not JSON)",
+    "401": "No key, or a bad or revoked key",
+    "403": "The key lacks the scope",
+    "404": "Not found in this organisation",
+    "409": "Conflicts with the current state",
+    "413": "Request body too large",
+    "422": "Invalid values, with `errors` by field",
+}
+
+
+class ProblemAPI(NinjaAPI):
+    """Declares the problem+json error responses every operation can give in the schema."""
+
+    def get_openapi_schema(self, **kwargs: Any):
+        schema = super().get_openapi_schema(**kwargs)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        problem_content = {
+            PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for code, description in ERROR_STATUSES.items():
+                    responses[code] = {"description": description, "content": problem_content}
+        return schema
+
+
 def build_api(**kwargs: Any) -> NinjaAPI:
-    """A NinjaAPI that answers every error as problem+json."""
-    built = NinjaAPI(**kwargs)
+    """A NinjaAPI that answers every error as problem+json, and says so in its schema."""
+    built = ProblemAPI(**kwargs)
     for exc_class, handler in [
         (ValidationError, _validation_error),
         (AuthenticationError, _authentication_error),
