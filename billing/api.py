@@ -15,6 +15,7 @@ from billing.money import quantum
 from billing.selectors import account_summary, active_lots
 from billing.services.recharge import auto_recharge_configure
 from credits_portal.api import ApiProblem, admin_auth
+from credits_portal.audit import audit
 
 router = Router(tags=["account"], auth=admin_auth)
 
@@ -120,12 +121,14 @@ def _auto_recharge(account: CreditAccount) -> dict:
 def auto_recharge_update(request: HttpRequest, payload: AutoRechargeIn):
     """Turn auto-recharge on or off and set its amounts: 422 for bad amounts, 409 when there is
     no saved card or agreement to pay with."""
+    before = _auto_recharge(_account(request))
     account = auto_recharge_configure(
         account=_account(request),
         enabled=payload.enabled,
         trigger_amount=payload.trigger_amount,
         recharge_amount=payload.recharge_amount,
     )
+    audit(request, "auto_recharge.changed", before=before, after=_auto_recharge(account))
     return _auto_recharge(account)
 
 

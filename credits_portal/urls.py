@@ -49,6 +49,7 @@ api.add_router("", usage_api)
 urlpatterns = [
     path("", views.home, name="home"),
     path("organisation/switch/", views.switch_organisation, name="switch_organisation"),
+    path("settings/audit-log/", views.audit_log, name="audit_log"),
     path("settings/api-keys/", views.api_key_list, name="api_key_list"),
     path("settings/api-keys/new/", views.api_key_create, name="api_key_create"),
     path("settings/api-keys/<slug:prefix>/revoke/", views.api_key_revoke, name="api_key_revoke"),

@@ -1,6 +1,7 @@
 import redis
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -8,8 +9,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from credits_portal import services
+from credits_portal.audit import audit
 from credits_portal.forms import ApiKeyForm, OrganisationSwitchForm
-from credits_portal.models import ApiKey
+from credits_portal.models import ApiKey, AuditEvent
 from credits_portal.permissions import MATRIX, Capability
 from credits_portal.slots import render_slot
 from credits_portal.tenancy import SESSION_KEY, require_capability, require_member
@@ -60,6 +62,9 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         key, plain = services.api_key_create(
             organisation=request.organisation, created_by=request.user, **form.cleaned_data
         )
+        audit(
+            request, "api_key.created", key.name, after={"prefix": key.prefix, "scope": key.scope}
+        )
         # The plain key is rendered once, in this response, and never stored.
         return render(request, "portal/api_key_created.html", {"key": key, "plain": plain})
     return render(request, "portal/api_key_form.html", {"form": form})
@@ -71,6 +76,9 @@ def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
     key = _get_api_key_for(request, prefix)
     if request.method == "POST":
         services.api_key_revoke(key=key)
+        audit(
+            request, "api_key.revoked", key.name, before={"prefix": key.prefix, "scope": key.scope}
+        )
         messages.success(request, f"The key “{key.name}” is revoked; requests with it now get 401.")
         return redirect("api_key_list")
     return render(request, "portal/api_key_revoke.html", {"key": key})
@@ -95,4 +103,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )
+
+
+@require_GET
+@require_capability(Capability.AUDIT_VIEW)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    events = AuditEvent.objects.filter(organisation=request.organisation)
+    action = request.GET.get("action", "").strip()
+    if action:
+        events = events.filter(action__startswith=action)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    actions = (
+        AuditEvent.objects.filter(organisation=request.organisation)
+        .values_list("action", flat=True)
+        .distinct()
+        .order_by("action")
+    )
+    return render(
+        request, "portal/audit_log.html", {"events": page, "action": action, "actions": actions}
     )

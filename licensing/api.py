@@ -11,6 +11,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 
 from credits_portal.api import ApiProblem, admin_auth, idempotent
+from credits_portal.audit import audit
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.models import DirectoryUser, Subscription
 from licensing.services import Change, catalogue, license_change, user_licenses, users_upsert
@@ -117,6 +118,7 @@ def users_create(request: HttpRequest, payload: UserIn):
         ) from None
     existed = DirectoryUser.objects.filter(organisation=request.organisation, upn=row.upn).exists()
     users_upsert(organisation=request.organisation, rows=[row])
+    audit(request, "users.imported", row.upn, after={"rows": 1})
     user = _user(request, row.upn)
     return Status(200 if existed else 201, _user_out(user, user_licenses(user)))
 
@@ -148,6 +150,7 @@ def licenses_change(request: HttpRequest, upn: str, payload: LicensesIn):
         raise ApiProblem(
             409, "Conflict", " ".join(exc.problems[user.upn]), code="license_refused"
         ) from None
+    audit(request, "licenses.changed", user.upn, after={"licenses": sorted(final[user.pk])})
     return {"upn": user.upn, "licenses": sorted(final[user.pk])}
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from credits_portal.audit import audit
 from credits_portal.permissions import Capability, role_can
 from credits_portal.tenancy import require_capability
 from licensing.exceptions import AssignmentRefused, LicensingError
@@ -134,6 +135,12 @@ def users_bulk(request: HttpRequest) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         verb = "assigned to" if action == "assign" else "removed from"
+        audit(
+            request,
+            f"licenses.bulk_{action}",
+            sku,
+            after={"users": sorted(u.upn for u in selected)},
+        )
         messages.success(request, f"{sku} {verb} {len(selected)} users.")
     return redirect(back)
 
@@ -162,6 +169,13 @@ def user_detail(request: HttpRequest, code) -> HttpResponse:
             refusals = exc.by_sku.get(user.upn, {})
             messages.error(request, "Nothing was saved: " + " ".join(exc.problems[user.upn]))
         else:
+            audit(
+                request,
+                "licenses.changed",
+                user.upn,
+                before={"licenses": sorted(held)},
+                after={"licenses": sorted(wanted)},
+            )
             messages.success(request, f"Licenses of {user.display_name} saved.")
             return redirect("licensing:user", code=user.code)
     seats = {
@@ -246,6 +260,7 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
             refused = exc.problems
             messages.error(request, f"Nothing was applied: {len(refused)} users cannot be changed.")
         else:
+            audit(request, f"{kind}.imported", upload.filename, after={"rows": count})
             messages.success(request, f"{count} rows of {upload.filename} applied.")
             return redirect("licensing:users")
     return render(

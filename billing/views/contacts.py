@@ -7,6 +7,7 @@ from billing.exceptions import BillingError
 from billing.forms import BillingContactForm
 from billing.models import BillingContact
 from billing.services import contacts as services
+from credits_portal.audit import audit
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 
@@ -34,6 +35,7 @@ def contact_add(request: HttpRequest) -> HttpResponse:
         except BillingError as exc:
             form.add_error(exc.field, exc.message)
         else:
+            audit(request, "billing_contact.added", contact.email)
             messages.success(request, f"{contact.email} will receive billing emails.")
             return redirect("billing:contact_list")
     return render(request, "billing/contact_form.html", {"form": form})
@@ -45,6 +47,7 @@ def contact_remove(request: HttpRequest, code: str) -> HttpResponse:
     contact = _get_contact_for(request, code)
     if request.method == "POST":
         services.billing_contact_remove(contact=contact)
+        audit(request, "billing_contact.removed", contact.email)
         messages.success(request, f"{contact.email} will no longer receive billing emails.")
         return redirect("billing:contact_list")
     return render(request, "billing/contact_remove.html", {"contact": contact})

@@ -17,6 +17,7 @@ from billing.services import cards
 from billing.services.purchases import agreement_purchase
 from billing.services.recharge import auto_recharge_configure, recharge_due
 from billing.views.shortcuts import account_for_request
+from credits_portal.audit import audit
 from credits_portal.models import Organisation
 from credits_portal.permissions import Capability
 from credits_portal.slots import render_slot
@@ -100,6 +101,12 @@ def add_funds(request: HttpRequest) -> HttpResponse:
         except BillingError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
+            audit(
+                request,
+                "funds.card_payment_started",
+                str(payment.code),
+                after={"amount": payment.amount},
+            )
             return redirect("billing:payment", code=payment.code)
     return render(request, "billing/add_funds.html", {"form": form, "account": account})
 
@@ -126,6 +133,16 @@ def add_funds_agreement(request: HttpRequest) -> HttpResponse:
     except BillingError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return render(request, "billing/add_funds.html", {"form": form, "account": account})
+    audit(
+        request,
+        "funds.added_by_agreement",
+        form.agreement.number,
+        after={
+            "amount": lot.amount,
+            "po_number": data["po_number"],
+            "invoice": lot.invoice.display_number,
+        },
+    )
     messages.success(
         request,
         f"{format_money(lot.amount, str(account.currency))} added on {form.agreement}; "
@@ -140,11 +157,15 @@ def auto_recharge(request: HttpRequest) -> HttpResponse:
     account = account_for_request(request)
     form = AutoRechargeForm(request.POST)
     if form.is_valid():
+        before = _recharge_settings(account)
         try:
-            auto_recharge_configure(account=account, **form.cleaned_data)
+            changed = auto_recharge_configure(account=account, **form.cleaned_data)
         except BillingError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
+            audit(
+                request, "auto_recharge.changed", before=before, after=_recharge_settings(changed)
+            )
             messages.success(
                 request,
                 "Auto-recharge is on." if form.cleaned_data["enabled"] else "Auto-recharge is off.",
@@ -155,3 +176,11 @@ def auto_recharge(request: HttpRequest) -> HttpResponse:
         "billing/auto_recharge_form.html",
         {"form": form, "account": account, "max_per_day": settings.RECHARGE_MAX_PER_DAY},
     )
+
+
+def _recharge_settings(account) -> dict:
+    return {
+        "enabled": account.auto_recharge_enabled,
+        "trigger_amount": account.recharge_trigger,
+        "recharge_amount": account.recharge_amount,
+    }

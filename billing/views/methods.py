@@ -16,6 +16,7 @@ from billing.models import EnterpriseAgreement
 from billing.services import cards
 from billing.services.purchases import agreement_add, agreement_remove, recharge_method_set
 from billing.views.shortcuts import account_for_request, get_agreement_for, get_card_for
+from credits_portal.audit import audit
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 
@@ -51,6 +52,7 @@ def card_replace(request: HttpRequest) -> HttpResponse:
         except BillingError as exc:
             messages.error(request, exc.message)
             return redirect("billing:card_replace")
+        audit(request, "card.saved", str(card), after={"expiry": card.expiry})
         messages.success(request, f"{card} (expires {card.expiry}) is now the saved card.")
         return redirect("billing:payment_methods")
     context = {
@@ -71,6 +73,7 @@ def card_remove(request: HttpRequest, code) -> HttpResponse:
     card = get_card_for(request, code)
     if request.method == "POST":
         cards.card_remove(account=account, card=card)
+        audit(request, "card.removed", str(card))
         messages.success(
             request, f"{card} is removed; auto-recharge by card stops until you add one."
         )
@@ -89,6 +92,7 @@ def agreement_new(request: HttpRequest) -> HttpResponse:
         except BillingError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
+            audit(request, "agreement.added", agreement.number, after=form.cleaned_data)
             messages.success(request, f"{agreement} can now pay for credits.")
             return redirect("billing:payment_methods")
     return render(request, "billing/agreement_form.html", {"form": form})
@@ -101,6 +105,7 @@ def agreement_delete(request: HttpRequest, code) -> HttpResponse:
     agreement = get_agreement_for(request, code)
     if request.method == "POST":
         agreement_remove(account=account, agreement=agreement)
+        audit(request, "agreement.removed", agreement.number)
         messages.success(request, f"{agreement} is removed; its invoices stay.")
         return redirect("billing:payment_methods")
     return render(request, "billing/agreement_remove.html", {"agreement": agreement})
@@ -116,5 +121,11 @@ def recharge_method(request: HttpRequest) -> HttpResponse:
         return redirect("billing:payment_methods")
     agreement = form.agreements.get(form.cleaned_data["method"])
     recharge_method_set(account=account, agreement=agreement)
+    audit(
+        request,
+        "auto_recharge.method_changed",
+        before={"method": account.recharge_method},
+        after={"method": str(agreement or "card")},
+    )
     messages.success(request, f"Auto-recharge is paid with {agreement or 'the saved card'}.")
     return redirect("billing:payment_methods")

@@ -14,6 +14,7 @@ from billing.exceptions import BillingError
 from billing.models import Payment
 from billing.services import cards
 from billing.views.shortcuts import get_payment_for
+from credits_portal.audit import audit
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 
@@ -55,7 +56,13 @@ def payment_charge(request: HttpRequest, code) -> HttpResponse:
         card = cards.card_current(account)
         if card is None:
             raise BillingError("Enter a card first.")
-        cards.payment_charge(payment=payment, card=card)
+        charged = cards.payment_charge(payment=payment, card=card)
+        audit(
+            request,
+            "funds.card_charged",
+            str(payment.code),
+            after={"amount": charged.amount, "status": charged.status, "card": str(card)},
+        )
     except BillingError as exc:
         messages.error(request, exc.message)
     except gateway.GatewayError:

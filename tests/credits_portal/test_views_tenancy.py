@@ -49,6 +49,7 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "password_change_done": (ANY_MEMBER, None, False),
     "switch_organisation": (ANY_MEMBER, None, True),
     "api_key_list": (GLOBAL, None, False),
+    "audit_log": (GLOBAL, None, False),
     "api_key_create": (GLOBAL, None, False),
     "api_key_revoke": (GLOBAL, "api_key", False),
     "billing:contact_list": (BILLING, None, False),

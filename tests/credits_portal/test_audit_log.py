@@ -1,0 +1,85 @@
+"""The audit log records admin actions on money, licenses, keys and settings."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from credits_portal.audit import audit_record
+from credits_portal.models import AuditEvent
+from credits_portal.permissions import Role
+from tests.billing.recharge_helpers import save_card
+from tests.builders import make_api_key, make_user, seats
+
+pytestmark = pytest.mark.django_db
+
+
+def actions(org) -> list[str]:
+    return list(
+        AuditEvent.objects.filter(organisation=org).order_by("id").values_list("action", flat=True)
+    )
+
+
+def test_keys_contacts_and_auto_recharge_are_audited_with_before_and_after(client_as, members, org):
+    admin = client_as(Role.GLOBAL)
+    admin.post(reverse("api_key_create"), {"name": "SBC", "scope": "platform"})
+    key = org.api_keys.get()
+    admin.post(reverse("api_key_revoke", args=[key.prefix]))
+    admin.post(reverse("billing:contact_add"), {"email": "ap@contoso.example"})
+    save_card(org)
+    admin.post(
+        reverse("billing:auto_recharge"),
+        {"enabled": "on", "trigger_amount": "20", "recharge_amount": "50"},
+    )
+    assert actions(org) == [
+        "api_key.created",
+        "api_key.revoked",
+        "billing_contact.added",
+        "auto_recharge.changed",
+    ]
+    change = AuditEvent.objects.get(action="auto_recharge.changed")
+    assert change.actor == members[Role.GLOBAL].email and change.ip_address == "127.0.0.1"
+    assert change.before == {"enabled": False, "trigger_amount": None, "recharge_amount": None}
+    assert change.after == {
+        "enabled": True,
+        "trigger_amount": "20.00",
+        "recharge_amount": "50.00",
+    }
+
+
+def test_license_changes_are_audited_from_the_page_and_the_api(client, client_as, org):
+    seats(org, PHONE_SYSTEM=2, CALLING_DOMESTIC=2)
+    user = make_user(org, "ana@contoso.example")
+    client_as(Role.LICENSE).post(
+        reverse("licensing:user", args=[user.code]), {"licenses": ["PHONE_SYSTEM"]}
+    )
+    client.post(
+        "/api/v1/users/ana@contoso.example/licenses",
+        {"assign": ["CALLING_DOMESTIC"]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {make_api_key(org)}",
+    )
+    page_change, api_change = AuditEvent.objects.filter(action="licenses.changed").order_by("id")
+    assert (page_change.before, page_change.after) == (
+        {"licenses": []},
+        {"licenses": ["PHONE_SYSTEM"]},
+    )
+    assert api_change.actor.startswith("API key admin key") and api_change.after == {
+        "licenses": ["CALLING_DOMESTIC", "PHONE_SYSTEM"]
+    }
+
+
+def test_only_this_organisations_events_are_shown(client_as, org, other_org):
+    audit_record(
+        organisation=other_org,
+        actor="them@fabrikam.example",
+        action="api_key.created",
+        target="theirs",
+    )
+    audit_record(
+        organisation=org, actor="us@contoso.example", action="api_key.created", target="ours"
+    )
+    page = client_as(Role.GLOBAL).get(reverse("audit_log")).content.decode()
+    assert "ours" in page and "theirs" not in page
+    filtered = client_as(Role.GLOBAL).get(reverse("audit_log"), {"action": "card."})
+    assert len(filtered.context["events"]) == 0
