@@ -31,13 +31,18 @@ def _check_amount(amount: Decimal) -> None:
         raise ValueError(f"A ledger amount must be positive, not {amount}.")
 
 
-def lock_account(account: CreditAccount) -> CreditAccount:
+def _locking():
     # The row lock that every change to this account's money holds until its transaction ends.
-    return (
-        CreditAccount.objects.select_for_update(of=("self",))
-        .select_related("organisation")
-        .get(pk=account.pk)
-    )
+    return CreditAccount.objects.select_for_update(of=("self",)).select_related("organisation")
+
+
+def lock_account(account: CreditAccount) -> CreditAccount:
+    return _locking().get(pk=account.pk)
+
+
+def lock_account_of(organisation: Organisation) -> CreditAccount:
+    """The organisation's account, locked, in one query (the call path needs no prior read)."""
+    return _locking().get(organisation=organisation)
 
 
 class _Posting:
@@ -143,6 +148,40 @@ def lot_add(
         return lot
 
 
+def _active_lots(account: CreditAccount) -> list[FundLot]:
+    # An account holds a few active lots, not thousands: oldest purchase first.
+    return list(
+        FundLot.objects.filter(account=account, expired_at__isnull=True, remaining__gt=0).order_by(
+            "purchased_at", "id"
+        )
+    )
+
+
+def _draw(
+    posting: _Posting,
+    lots: list[FundLot],
+    touched: dict[int, FundLot],
+    amount: Decimal,
+    kind: str,
+    description: str,
+) -> Decimal:
+    """Post `amount` against `lots` first in, first out, one entry per lot drawn; what they
+    cannot cover is a lotless (debt) entry. Lots drawn go into `touched`. What was not covered."""
+    left = amount
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        if take:
+            lot.remaining -= take
+            touched[lot.pk] = lot
+            posting.post(kind, -take, lot, description)
+            left -= take
+    if left > 0:
+        posting.post(kind, -left, None, (description + " (not covered: debt)").strip())
+    return left
+
+
 @dataclass
 class Debit:
     entries: list[LedgerEntry]
@@ -181,22 +220,9 @@ def funds_debit(
         _expire_due(now, account_ids=[account.pk])
         account.refresh_from_db(fields=["balance", "debt"])
         posting = _Posting(account, reference, actor, now)
-        left = amount
-        lots = FundLot.objects.filter(
-            account=account, expired_at__isnull=True, remaining__gt=0
-        ).order_by("purchased_at", "id")
-        drawn: list[FundLot] = []
-        for lot in lots:  # an account holds a few active lots, not thousands
-            take = min(lot.remaining, left)
-            lot.remaining -= take
-            drawn.append(lot)
-            posting.post(kind, -take, lot, description)
-            left -= take
-            if left == 0:
-                break
-        if left > 0:
-            posting.post(kind, -left, None, (description + " (not covered: debt)").strip())
-        FundLot.objects.bulk_update(drawn, ["remaining"])
+        drawn: dict[int, FundLot] = {}
+        left = _draw(posting, _active_lots(account), drawn, amount, kind, description)
+        FundLot.objects.bulk_update(list(drawn.values()), ["remaining"])
         balance_before = account.balance + amount
         entries = posting.save()
         _after_debit(account, balance_before)
@@ -292,28 +318,13 @@ def funds_debit_many(
     _expire_due(now, account_ids=[account.pk])
     account.refresh_from_db(fields=["balance", "debt"])
     balance_before = account.balance
-    lots = list(
-        FundLot.objects.filter(account=account, expired_at__isnull=True, remaining__gt=0).order_by(
-            "purchased_at", "id"
-        )
-    )
+    lots = _active_lots(account)
     entries: list[LedgerEntry] = []
     touched: dict[int, FundLot] = {}
     for line in lines:
         _check_amount(line.amount)
         posting = _Posting(account, line.reference, "", now)
-        left = line.amount
-        for lot in lots:
-            if left == 0:
-                break
-            take = min(lot.remaining, left)
-            if take:
-                lot.remaining -= take
-                touched[lot.pk] = lot
-                posting.post(kind, -take, lot, line.description)
-                left -= take
-        if left > 0:
-            posting.post(kind, -left, None, (line.description + " (not covered: debt)").strip())
+        _draw(posting, lots, touched, line.amount, kind, line.description)
         entries += posting.entries
     LedgerEntry.objects.bulk_create(entries, batch_size=1000)
     FundLot.objects.bulk_update(list(touched.values()), ["remaining"])

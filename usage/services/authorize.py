@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.money import quantum
-from billing.services.ledger import account_for, lock_account
+from billing.services.ledger import account_for, lock_account_of
 from billing.services.reservations import available, reservation_open
 from credits_portal.models import Organisation
 from licensing.models import DirectoryUser
@@ -94,7 +94,7 @@ def _credit_funded(
     currency = str(organisation.currency)
     with transaction.atomic():
         # The lock makes "check available, then reserve" one step for concurrent calls.
-        account = lock_account(account_for(organisation))
+        account = lock_account_of(organisation)
         funds = available(account)
         minutes = int(funds / per_minute)
         if minutes < 1:

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from billing.models import Reservation
 from billing.money import format_money, round_money
-from billing.services.ledger import DebitLine, account_for, funds_debit_many, lock_account
+from billing.services.ledger import DebitLine, funds_debit_many, lock_account_of
 from billing.services.reservations import reservations_close
 from credits_portal.models import Organisation
 from licensing.exceptions import LicensingError
@@ -183,11 +183,10 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
     parsed = [p for p in parsed if p.user is not None]
     licenses = rating.licenses_of(list(users.values()))
     rates = RateTable(currency)
-    account = account_for(organisation)
     with transaction.atomic():
         # The account's lock serialises this organisation's batches: the duplicate check below
         # and the insert after it cannot interleave with another batch's.
-        account = lock_account(account)
+        account = lock_account_of(organisation)
         existing = {
             r.record_id: r
             for r in UsageRecord.objects.filter(

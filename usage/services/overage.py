@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.services.invoices import invoice_issue
-from billing.services.ledger import account_for, lock_account
+from billing.services.ledger import lock_account_of
 from credits_portal.models import Organisation
 from usage.models import FundedBy, OverageInvoice, UsageRecord
 from usage.services.pools import month_of
@@ -41,7 +41,7 @@ def overage_invoice_month(*, organisation: Organisation, month: date) -> Overage
         return existing
     try:
         with transaction.atomic():
-            account = lock_account(account_for(organisation))
+            account = lock_account_of(organisation)
             invoice = invoice_issue(
                 account=account,
                 total=total,
