@@ -139,7 +139,7 @@ def copy_rate(count: int = 10_000) -> float:
     for r in records(0, count):
         rows.write(
             f"{r['id']}\tcall\toutbound\t{r['from']}\t{r['to']}\tGB\tUS\tf\t{r['started_at']}\t"
-            f"{r['duration_seconds']}\t1\t0\tdomestic\t0.0210\t4420\t0.0200\tUSD\tcredits\tCOMMS_CREDITS\t\n"
+            f"{r['duration_seconds']}\t1\t0\tdomestic\t0.0210\t4420\t0.0200\tUSD\tcredits\tCOMMS_CREDITS\t\t\n"
         )
     with connection.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE bench_copy (LIKE usage_usagerecord INCLUDING DEFAULTS)")
@@ -152,7 +152,7 @@ def copy_rate(count: int = 10_000) -> float:
         cursor.cursor.copy_expert(
             "COPY bench_copy (record_id, kind, type, from_number, to_number, to_country, from_country, domestic, "
             "started_at, duration_seconds, units, plan_minutes, pool_category, rate_per_unit, rate_prefix, charge, "
-            "currency, funded_by, capability, authorization_code) FROM STDIN",
+            "currency, funded_by, capability, authorization_code, conference_id) FROM STDIN",
             rows,
         )
         elapsed = time.perf_counter() - started

@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from moneyed import CurrencyDoesNotExist, get_currency
 
@@ -123,16 +123,41 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     return key
 
 
+def _columns(model: type[models.Model], alias: str) -> tuple[list[str], str]:
+    fields = [f.attname for f in model._meta.concrete_fields]
+    return fields, ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
+
+
+_KEY_FIELDS, _KEY_SELECT = _columns(ApiKey, "k")
+_ORG_FIELDS, _ORG_SELECT = _columns(Organisation, "o")
+# Column names from the models, values as parameters.
+_ACTIVE_KEY_SQL = f"""
+SELECT {_KEY_SELECT}, {_ORG_SELECT}
+FROM credits_portal_apikey k JOIN credits_portal_organisation o ON o.id = k.organisation_id
+WHERE k.prefix = %s AND k.revoked_at IS NULL
+"""  # noqa: S608
+
+
+def _active_key(prefix: str) -> ApiKey | None:
+    # Every API call starts here: one plain query builds the key and its organisation (the ORM
+    # spends several times longer composing the same join than PostgreSQL spends running it).
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTIVE_KEY_SQL, [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_KEY_FIELDS)
+    key = ApiKey.from_db(connection.alias, _KEY_FIELDS, row[:split])
+    key.organisation = Organisation.from_db(connection.alias, _ORG_FIELDS, row[split:])
+    return key
+
+
 def api_key_authenticate(raw: str) -> ApiKey | None:
     """The active key `raw` stands for, compared in constant time, or None."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
-    key = (
-        ApiKey.objects.select_related("organisation")
-        .filter(prefix=parts[1], revoked_at__isnull=True)
-        .first()
-    )
+    key = _active_key(parts[1])
     if key is None or not hmac.compare_digest(key.secret_hash, _hash_secret(parts[2])):
         return None
     now = timezone.now()

@@ -15,15 +15,15 @@ from datetime import timedelta
 from decimal import ROUND_UP, Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.money import quantum
-from billing.services.ledger import account_for, lock_account_of
-from billing.services.reservations import available, reservation_open
+from billing.services.reservations import account_held, funds_available, reservation_open
 from credits_portal.models import Organisation
-from licensing.models import DirectoryUser
-from usage.models import Authorization, FundedBy
+from licensing.selectors import Holder, holder_of
+from licensing.services import effective_skus
+from usage.models import FundedBy
 from usage.services import rating
 from usage.services.pools import month_of, pool_state
 from usage.services.rates import country_of, rate_for
@@ -48,11 +48,11 @@ def call_authorize(
 ) -> Decision:
     currency = str(organisation.currency)
     refused = Decision(False, "", currency=currency)
-    user = DirectoryUser.objects.filter(organisation=organisation, upn=upn.strip().lower()).first()
+    user = holder_of(organisation_id=organisation.pk, upn=upn)
     if user is None:
         refused.reason = "unknown_user"
         return refused
-    skus = rating.licenses_of([user])[user.pk]
+    skus = effective_skus(user.skus, rating.products())
     if reason := rating.license_refusal(call_type, skus):
         refused.reason = reason
         return refused
@@ -62,91 +62,97 @@ def call_authorize(
         return refused
     per_minute = rate.rate_per_unit
     refused.rate_per_minute = per_minute
-    category = rating.category_of(call_type, user.usage_location.code, country_of(to))
+    category = rating.category_of(call_type, user.usage_location, country_of(to))
     pool_left = 0
     if rating.plan_covers(category, skus):
         pool_left = pool_state(
-            organisation, category, user.usage_location.code, month_of(timezone.now())
+            organisation, category, user.usage_location, month_of(timezone.now())
         ).left
     beyond = rating.after_pool(organisation, skus)
-    cap = settings.AUTHORIZATION_MAX_SECONDS
     if pool_left == 0 and beyond is None:
         refused.reason = "no_credits_license"
         return refused
-    if pool_left == 0 and beyond == FundedBy.CREDITS and per_minute > 0:
-        return _credit_funded(organisation, user, call_type, to, from_, per_minute, cap)
-    if beyond == FundedBy.CREDITS and per_minute > 0:
-        credit_minutes = int(available(account_for(organisation)) / per_minute)
-    elif beyond is not None:
-        credit_minutes = math.inf  # overage has no ceiling; free destinations cost nothing
+    call = _Call(organisation, user, call_type, to, from_, per_minute)
+    paid_by_credits = beyond == FundedBy.CREDITS and per_minute > 0
+    if paid_by_credits and pool_left == 0:
+        return _credit_funded(call)
+    if paid_by_credits:
+        # The pool pays first: nothing is held, the credits only lengthen the call.
+        credit_minutes = int(funds_available(organisation_id=organisation.pk) / per_minute)
     else:
-        credit_minutes = 0
-    max_seconds = int(min(cap, 60 * (pool_left + credit_minutes)))
+        # Overage has no ceiling and a free destination costs nothing: only the cap limits it.
+        credit_minutes = 0 if beyond is None else math.inf
+    max_seconds = int(min(settings.AUTHORIZATION_MAX_SECONDS, 60 * (pool_left + credit_minutes)))
     funded_by = FundedBy.PLAN_MINUTES if pool_left else beyond
-    return _allow(
-        organisation, user, call_type, to, from_, funded_by, max_seconds, per_minute, Decimal(0)
-    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")  # a log row, see account_held
+        return _allow(call, funded_by, max_seconds, Decimal(0))
 
 
-def _credit_funded(
-    organisation, user, call_type, to, from_, per_minute: Decimal, cap: int
-) -> Decision:
-    currency = str(organisation.currency)
-    with transaction.atomic():
-        # The lock makes "check available, then reserve" one step for concurrent calls.
-        account = lock_account_of(organisation)
-        funds = available(account)
-        minutes = int(funds / per_minute)
+@dataclass
+class _Call:
+    organisation: Organisation
+    user: Holder
+    type: str
+    to: str
+    from_: str
+    per_minute: Decimal
+
+
+def _credit_funded(call: _Call) -> Decision:
+    currency = str(call.organisation.currency)
+    with account_held(call.organisation.pk) as hold:
+        minutes = int(hold.available / call.per_minute)
         if minutes < 1:
             return Decision(
-                False, "insufficient_balance", rate_per_minute=per_minute, currency=currency
+                False, "insufficient_balance", rate_per_minute=call.per_minute, currency=currency
             )
-        max_seconds = min(cap, 60 * minutes)
+        max_seconds = min(settings.AUTHORIZATION_MAX_SECONDS, 60 * minutes)
         # What the longest allowed call can cost, rounded up to the cent, never above the funds.
-        cost = per_minute * math.ceil(max_seconds / 60)
-        hold = min(cost.quantize(quantum(currency), rounding=ROUND_UP), funds)
-        decision = _allow(
-            organisation,
-            user,
-            call_type,
-            to,
-            from_,
-            FundedBy.CREDITS,
-            max_seconds,
-            per_minute,
-            hold,
-        )
+        cost = call.per_minute * math.ceil(max_seconds / 60)
+        amount = min(cost.quantize(quantum(currency), rounding=ROUND_UP), hold.available)
+        decision = _allow(call, FundedBy.CREDITS, max_seconds, amount)
         reservation_open(
-            locked_account=account,
+            hold=hold,
             code=decision.authorization_id,
-            amount=hold,
+            amount=amount,
             expires_at=timezone.now() + timedelta(seconds=max_seconds) + RESERVATION_GRACE,
         )
         return decision
 
 
-def _allow(
-    organisation, user, call_type, to, from_, funded_by, max_seconds, per_minute, hold
-) -> Decision:
+_AUTHORIZATION_SQL = """
+INSERT INTO usage_authorization (code, organisation_id, user_id, type, to_number, from_number,
+    funded_by, max_seconds, rate_per_minute, reserved, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+def _allow(call: _Call, funded_by: str, max_seconds: int, hold: Decimal) -> Decision:
     code = f"auth_{secrets.token_hex(12)}"
-    Authorization.objects.create(
-        code=code,
-        organisation=organisation,
-        user=user,
-        type=call_type,
-        to_number=to,
-        from_number=from_,
-        funded_by=funded_by,
-        max_seconds=max_seconds,
-        rate_per_minute=per_minute,
-        reserved=hold,
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AUTHORIZATION_SQL,
+            [
+                code,
+                call.organisation.pk,
+                call.user.id,
+                call.type,
+                call.to,
+                call.from_,
+                funded_by,
+                max_seconds,
+                call.per_minute,
+                hold,
+                timezone.now(),
+            ],
+        )
     return Decision(
         True,
         "ok",
         funded_by=funded_by,
         max_seconds=max_seconds,
-        rate_per_minute=per_minute,
-        currency=str(organisation.currency),
+        rate_per_minute=call.per_minute,
+        currency=str(call.organisation.currency),
         authorization_id=code,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.core.cache import cache
+from django.db import connection
 
 from credits_portal.models import Organisation
 from licensing.models import DirectoryUser, MinuteAllotment, Product
@@ -87,14 +88,15 @@ class Pool:
 
 def pool_state(organisation: Organisation, category: str, country: str, month: date) -> Pool:
     country = country if category == Category.DOMESTIC else ""
-    used = (
-        PoolUsage.objects.filter(
-            organisation=organisation, month=month, category=category, country=country
+    # Plain SQL: authorization asks this on every call a plan may cover.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT used FROM usage_poolusage"
+            " WHERE organisation_id = %s AND month = %s AND category = %s AND country = %s",
+            [organisation.pk, month, category, country],
         )
-        .values_list("used", flat=True)
-        .first()
-    )
-    return Pool(category, country, pool_size(organisation, category, country), used or 0)
+        row = cursor.fetchone()
+    return Pool(category, country, pool_size(organisation, category, country), row[0] if row else 0)
 
 
 def pools_this_month(organisation: Organisation, month: date) -> list[Pool]:
