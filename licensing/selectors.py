@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
 
 _HOLDER_SQL = """
-SELECT u.id, u.usage_location, ARRAY(
+SELECT u.id, u.upn, u.usage_location, ARRAY(
     SELECT p.sku FROM licensing_assignment a
     JOIN licensing_product p ON p.id = a.product_id
     WHERE a.user_id = u.id
 )
 FROM licensing_directoryuser u
-WHERE u.organisation_id = %s AND u.upn = %s
+WHERE u.organisation_id = %s AND u.upn = ANY(%s)
 """
 
 
@@ -27,9 +28,14 @@ class Holder:
     skus: frozenset[str]
 
 
-def holder_of(*, organisation_id: int, upn: str) -> Holder | None:
-    """The user with this UPN in the organisation and their assigned SKUs, in one query."""
+def holders_of(*, organisation_id: int, upns: Iterable[str]) -> dict[str, Holder]:
+    """The organisation's users with these UPNs (stored lower-case) and their assigned SKUs, in
+    one query, by UPN; unknown UPNs are absent."""
     with connection.cursor() as cursor:
-        cursor.execute(_HOLDER_SQL, [organisation_id, upn.strip().lower()])
-        row = cursor.fetchone()
-    return None if row is None else Holder(row[0], row[1], frozenset(row[2]))
+        cursor.execute(_HOLDER_SQL, [organisation_id, list(upns)])
+        return {upn: Holder(pk, location, frozenset(skus)) for pk, upn, location, skus in cursor}
+
+
+def holder_of(*, organisation_id: int, upn: str) -> Holder | None:
+    upn = upn.strip().lower()
+    return holders_of(organisation_id=organisation_id, upns=[upn]).get(upn)

@@ -152,9 +152,14 @@ class UsageRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.record_id} {self.type} {self.charge} {self.currency}"
 
+    @staticmethod
+    def reference_for(record_id: str) -> str:
+        """The ledger reference of the record's debit (unique per account)."""
+        return f"usage:{record_id}"
+
     @property
     def ledger_reference(self) -> str:
-        return f"usage:{self.record_id}"
+        return self.reference_for(self.record_id)
 
 
 class OverageInvoice(models.Model):

@@ -119,6 +119,27 @@ def test_replays_are_duplicates_and_charge_nothing(platform, person, rated):
     assert account_of(rated).balance == Decimal("10") - Decimal("0.07") - Decimal("0.23")
 
 
+def test_text_is_stored_exactly_as_sent(platform, person, rated):
+    """Records and ledger entries are written with COPY: quotes, commas, tabs, newlines,
+    backslashes and empty strings must come back unchanged, and a debt entry's lot as NULL."""
+    person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
+    grant(rated, "0.05")
+    odd = 'a,"b"\tc\nd\\e \\N'
+    batch = {"records": [call(odd, conference_id=odd), call("plain", conference_id="")]}
+    assert [r["status"] for r in results(platform("/usage/records", batch))] == ["rated"] * 2
+    record = UsageRecord.objects.get(record_id=odd)
+    assert record.conference_id == odd and record.authorization_code == ""
+    assert UsageRecord.objects.get(record_id="plain").conference_id == ""
+    assert results(platform("/usage/records", batch))[0]["status"] == "duplicate"
+    entries = LedgerEntry.objects.filter(reference__startswith="usage:").order_by("id")
+    assert [(e.reference, e.lot_id is None) for e in entries] == [
+        (f"usage:{odd}", False),  # 0.05 of the 0.07 from the lot
+        (f"usage:{odd}", True),  # 0.02 not covered: debt
+        ("usage:plain", True),
+    ]
+    assert account_of(rated).balance == Decimal("-0.09")
+
+
 def test_bad_records_are_rejected_beside_good_ones(platform, person, rated):
     person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
     person("bob", "US", "PHONE_SYSTEM", "CALLING_DOMESTIC")

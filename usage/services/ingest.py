@@ -12,17 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.models import Reservation
 from billing.money import format_money, round_money
 from billing.services.ledger import DebitLine, funds_debit_many, lock_account_of
 from billing.services.reservations import reservations_close
+from credits_portal.db import copy_rows
 from credits_portal.models import Organisation
 from licensing.exceptions import LicensingError
-from licensing.models import DirectoryUser
+from licensing.selectors import Holder, holders_of
+from licensing.services import effective_skus
 from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, PoolUsage, UsageRecord
 from usage.services import rating
@@ -69,7 +73,7 @@ class _Parsed:
     duration: int
     authorization: str
     conference: str = ""
-    user: DirectoryUser | None = None
+    user: Holder | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -137,7 +141,36 @@ def _parse(index: int, raw: object) -> _Parsed:
     )
 
 
-def _done(record: UsageRecord, status: str) -> Result:
+class _Rated(NamedTuple):
+    """A rated record as its row (the column order of the COPY that inserts the batch)."""
+
+    organisation_id: int
+    record_id: str
+    kind: str
+    type: str
+    user_id: int
+    from_number: str
+    to_number: str
+    to_country: str
+    from_country: str
+    domestic: bool
+    started_at: datetime
+    duration_seconds: int
+    units: int
+    plan_minutes: int
+    pool_category: str
+    rate_per_unit: Decimal
+    rate_prefix: str
+    charge: Decimal
+    currency: str
+    funded_by: str
+    capability: str
+    authorization_code: str
+    conference_id: str
+    created_at: datetime
+
+
+def _done(record: UsageRecord | _Rated, status: str) -> Result:
     return Result(
         record.record_id,
         status,
@@ -168,12 +201,7 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
         else:
             first_of[item.id] = index
             parsed.append(item)
-    users = {
-        u.upn: u
-        for u in DirectoryUser.objects.filter(
-            organisation=organisation, upn__in={p.upn for p in parsed}
-        )
-    }
+    users = holders_of(organisation_id=organisation.pk, upns={p.upn for p in parsed})
     for item in parsed:
         item.user = users.get(item.upn)
         if item.user is None:
@@ -181,20 +209,16 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 item.id, "rejected", error="user: no such user in this organisation"
             )
     parsed = [p for p in parsed if p.user is not None]
-    licenses = rating.licenses_of(list(users.values()))
+    products = rating.products()
+    licenses = {skus: effective_skus(skus, products) for skus in {u.skus for u in users.values()}}
     rates = RateTable(currency)
     with transaction.atomic():
         # The account's lock serialises this organisation's batches: the duplicate check below
         # and the insert after it cannot interleave with another batch's.
         account = lock_account_of(organisation)
-        existing = {
-            r.record_id: r
-            for r in UsageRecord.objects.filter(
-                organisation=organisation, record_id__in=[p.id for p in parsed]
-            )
-        }
+        existing = _recorded(organisation, [p.id for p in parsed])
         pools: dict[tuple, list] = {}
-        new_records: list[UsageRecord] = []
+        new_records: list[_Rated] = []
         debits: list[DebitLine] = []
         settled: list[str] = []
         for item in parsed:
@@ -202,7 +226,7 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 results[item.index] = _done(existing[item.id], "duplicate")
                 continue
             try:
-                record = _rate(organisation, item, licenses[item.user.pk], rates, pools)
+                record = _rate(organisation, item, licenses[item.user.skus], rates, pools)
             except Rejected as exc:
                 results[item.index] = Result(item.id, "rejected", error=str(exc))
                 continue
@@ -212,14 +236,14 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 debits.append(
                     DebitLine(
                         record.charge,
-                        record.ledger_reference,
-                        f"{record.get_type_display()} to {record.to_number}, "
+                        UsageRecord.reference_for(record.record_id),
+                        f"{CallType(record.type).label} to {record.to_number}, "
                         f"{format_money(record.charge, currency)}",
                     )
                 )
             if item.authorization:
                 settled.append(item.authorization)
-        UsageRecord.objects.bulk_create(new_records, batch_size=MAX_BATCH)
+        copy_rows(UsageRecord, _Rated._fields, new_records)
         for (month, category, country), (_size, used, start) in pools.items():
             if used != start:
                 PoolUsage.objects.filter(
@@ -233,6 +257,21 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
         if result is not None and result.status == "duplicate" and result.charge is None:
             results[index] = _repeat(results[first_of[result.id]])
     return results
+
+
+def _recorded(organisation: Organisation, ids: list[str]) -> dict[str, UsageRecord]:
+    """The records of `ids` already stored: an index-only probe first (usually none are)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT record_id FROM usage_usagerecord"
+            " WHERE organisation_id = %s AND record_id = ANY(%s)",
+            [organisation.pk, ids],
+        )
+        found = [row[0] for row in cursor]
+    if not found:
+        return {}
+    records = UsageRecord.objects.filter(organisation=organisation, record_id__in=found)
+    return {r.record_id: r for r in records}
 
 
 def _repeat(first: Result) -> Result:
@@ -261,11 +300,9 @@ def _pool(organisation, pools: dict, month, category: str, country: str) -> list
     return pools[key]
 
 
-def _rate(
-    organisation, item: _Parsed, skus: set[str], rates: RateTable, pools: dict
-) -> UsageRecord:
+def _rate(organisation, item: _Parsed, skus: set[str], rates: RateTable, pools: dict) -> _Rated:
     currency = str(organisation.currency)
-    user_country = item.user.usage_location.code
+    user_country = item.user.usage_location
     to_country = country_of(item.to_number)
     rate = rates.find(item.type, item.to_number)
     if rate is None:
@@ -291,12 +328,12 @@ def _rate(
         capability = "COMMS_CREDITS" if beyond == FundedBy.CREDITS else capability or "OVERAGE"
     if plan:
         pool[1] += plan
-    return UsageRecord(
-        organisation=organisation,
+    return _Rated(
+        organisation_id=organisation.pk,
         record_id=item.id,
         kind=item.kind,
         type=item.type,
-        user=item.user,
+        user_id=item.user.id,
         from_number=item.from_number,
         to_number=item.to_number,
         to_country=to_country,
@@ -315,4 +352,5 @@ def _rate(
         capability=capability,
         authorization_code=item.authorization,
         conference_id=item.conference,
+        created_at=timezone.now(),
     )
