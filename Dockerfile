@@ -15,4 +15,4 @@ RUN SECRET_KEY=build DATABASE_URL=postgres://build@localhost/build REDIS_URL=red
 RUN useradd --system --uid 1000 portal && chown -R portal /app
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "credits_portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "credits_portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--preload", "--access-logfile", "-"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
@@ -33,6 +35,30 @@ def audit_record(
         before=_plain(before),
         after=_plain(after),
         ip_address=ip_address,
+    )
+
+
+def audit_command(
+    *,
+    organisation: Organisation,
+    command: str,
+    action: str,
+    target: object = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Record what an operator did with a management command, as the system user who ran it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        who = f"uid {os.getuid()}"
+    return audit_record(
+        organisation=organisation,
+        actor=f"operator {who} (manage.py {command})",
+        action=action,
+        target=str(target),
+        before=before,
+        after=after,
     )
 
 

@@ -47,10 +47,18 @@ def authenticate_payment(intent_id: str, client_secret: str, *, success: bool = 
         return json.load(response)
 
 
-def intents_for(payment_code: str) -> list:
-    """Every PaymentIntent at the gateway made for one payment (localstripe lists them all)."""
+def intents_where(**metadata: str) -> list:
+    """Every PaymentIntent at the gateway whose metadata has these values, through every page."""
     found = gateway.client().v1.payment_intents.list(params={"limit": 100})
-    return [pi for pi in found.data if pi.metadata.to_dict().get("payment") == str(payment_code)]
+    wanted = {key: str(value) for key, value in metadata.items()}
+    return [
+        pi for pi in found.auto_paging_iter() if wanted.items() <= pi.metadata.to_dict().items()
+    ]
+
+
+def intents_for(payment_code: str) -> list:
+    """Every PaymentIntent made for one card payment."""
+    return intents_where(payment=payment_code)
 
 
 def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> tuple[bytes, str]:

@@ -24,6 +24,7 @@ from tests.stripe_helpers import (
     DECLINED_ON_CHARGE,
     NEEDS_AUTHENTICATION,
     intent_as_dict,
+    intents_where,
     signed_event,
 )
 
@@ -35,10 +36,7 @@ def attempts(org):
 
 
 def charges_for(attempt) -> list:
-    from billing import gateway
-
-    found = gateway.client().v1.payment_intents.list(params={"limit": 100}).data
-    return [pi for pi in found if pi.metadata.to_dict().get("recharge") == str(attempt.code)]
+    return intents_where(recharge=attempt.code)
 
 
 @pytest.mark.django_db

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from credits_portal.audit import audit_record
@@ -83,3 +86,41 @@ def test_only_this_organisations_events_are_shown(client_as, org, other_org):
     assert "ours" in page and "theirs" not in page
     filtered = client_as(Role.GLOBAL).get(reverse("audit_log"), {"action": "card."})
     assert len(filtered.context["events"]) == 0
+
+
+def test_operator_commands_are_audited_and_a_refused_one_leaves_nothing(org, tmp_path):
+    seats(org, PHONE_SYSTEM=1)
+    make_user(org, "ana@contoso.example")
+    users = tmp_path / "users.csv"
+    users.write_text("upn,display_name,usage_location\nbob@contoso.example,Bob,GB\n")
+    call_command("grant_funds", org.slug, "25.00", "--reference", "promo-1", stdout=StringIO())
+    call_command("add_seats", org.slug, "COMMS_CREDITS", "3", stdout=StringIO())
+    call_command("import_users", org.slug, str(users), stdout=StringIO())
+    call_command(
+        "assign_licenses", org.slug, "--users", "ana@contoso.example", "--assign", "PHONE_SYSTEM",
+        stdout=StringIO(),
+    )  # fmt: skip
+    call_command("create_api_key", org.slug, "--scope", "platform", stdout=StringIO())
+    call_command("create_admin", org.slug, "eve@contoso.example", "--role", "billing")
+    assert actions(org) == [
+        "funds.granted",
+        "seats.added",
+        "users.imported",
+        "licenses.changed",
+        "api_key.created",
+        "admin.granted",
+    ]
+    granted, added = AuditEvent.objects.filter(organisation=org).order_by("id")[:2]
+    assert granted.actor.startswith("operator ") and "(manage.py grant_funds)" in granted.actor
+    assert (granted.after["amount"], granted.after["reference"]) == ("25.00", "promo-1")
+    assert (added.target, added.before, added.after) == (
+        "COMMS_CREDITS",
+        {"seats": 0},
+        {"seats": 3},
+    )
+
+    with pytest.raises(CommandError):
+        call_command("add_seats", org.slug, "NO_SUCH_SKU", "3")
+    with pytest.raises(CommandError):
+        call_command("grant_funds", org.slug, "-5")
+    assert len(actions(org)) == 6

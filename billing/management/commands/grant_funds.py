@@ -11,6 +11,7 @@ from billing.models import EnterpriseAgreement
 from billing.money import format_money, parse_amount
 from billing.services.ledger import account_for
 from billing.services.purchases import agreement_add, agreement_purchase, funds_grant
+from credits_portal.audit import audit_command
 from credits_portal.management.lookup import organisation_or_error
 
 
@@ -70,6 +71,20 @@ class Command(BaseCommand):
                         purchased_at=when,
                         actor="operator",
                     )
+                audit_command(
+                    organisation=organisation,
+                    command="grant_funds",
+                    action="funds.granted",
+                    target=lot.code,
+                    after={
+                        "amount": lot.amount,
+                        "purchased_at": lot.purchased_at,
+                        "expires_at": lot.expires_at,
+                        "reference": reference,
+                        "agreement": agreement or None,
+                        "po_number": po or None,
+                    },
+                )
         except BillingError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from credits_portal import services
+from credits_portal.audit import audit_command
 from credits_portal.exceptions import PortalError
 from credits_portal.management.lookup import organisation_or_error
 from credits_portal.permissions import Role
@@ -18,9 +20,17 @@ class Command(BaseCommand):
     def handle(self, *args, slug, email, role, password, **options):
         organisation = organisation_or_error(slug)
         try:
-            membership = services.membership_grant(
-                organisation=organisation, email=email, role=role, password=password
-            )
+            with transaction.atomic():
+                membership = services.membership_grant(
+                    organisation=organisation, email=email, role=role, password=password
+                )
+                audit_command(
+                    organisation=organisation,
+                    command="create_admin",
+                    action="admin.granted",
+                    target=membership.user.email,
+                    after={"role": membership.role},
+                )
         except PortalError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(

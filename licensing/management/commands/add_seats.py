@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from credits_portal.audit import audit_command
 from credits_portal.management.lookup import organisation_or_error
 from licensing.exceptions import LicensingError
 from licensing.services import seats_add
@@ -16,7 +18,16 @@ class Command(BaseCommand):
     def handle(self, *args, slug, sku, count, **options):
         organisation = organisation_or_error(slug)
         try:
-            subscription = seats_add(organisation=organisation, sku=sku.upper(), count=count)
+            with transaction.atomic():
+                subscription = seats_add(organisation=organisation, sku=sku.upper(), count=count)
+                audit_command(
+                    organisation=organisation,
+                    command="add_seats",
+                    action="seats.added",
+                    target=subscription.product.sku,
+                    before={"seats": subscription.seats - count},
+                    after={"seats": subscription.seats},
+                )
         except LicensingError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(

@@ -1,7 +1,9 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from credits_portal.audit import audit_command
 from credits_portal.management.lookup import organisation_or_error
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.services import licenses_apply_by_upn
@@ -27,9 +29,18 @@ class Command(BaseCommand):
         organisation = organisation_or_error(slug)
         try:
             rows = self._rows(csv_file, users, assign, remove)
-            final = licenses_apply_by_upn(
-                organisation=organisation, rows=rows, actor="assign_licenses", source="command"
-            )
+            with transaction.atomic():
+                final = licenses_apply_by_upn(
+                    organisation=organisation, rows=rows, actor="assign_licenses", source="command"
+                )
+                for upn, skus in final.items():
+                    audit_command(
+                        organisation=organisation,
+                        command="assign_licenses",
+                        action="licenses.changed",
+                        target=upn,
+                        after={"licenses": sorted(skus)},
+                    )
         except AssignmentRefused as exc:
             for upn, _assign, _remove in rows:
                 reasons = exc.problems.get(upn)

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from credits_portal.audit import audit_command
 from credits_portal.management.lookup import organisation_or_error
 from licensing.exceptions import LicensingError
 from licensing.services import users_upsert
@@ -33,4 +34,11 @@ class Command(BaseCommand):
             raise CommandError(f"{len(errors)} rows have errors; nothing was imported.")
         with transaction.atomic():
             count = users_upsert(organisation=organisation, rows=rows)
+            audit_command(
+                organisation=organisation,
+                command="import_users",
+                action="users.imported",
+                target=path.name,
+                after={"rows": count},
+            )
         self.stdout.write(f"{slug}: {count} users created or updated.")
