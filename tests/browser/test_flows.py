@@ -7,19 +7,20 @@ from decimal import Decimal
 import pytest
 
 from credits_portal.permissions import Role
-from tests.browser.conftest import shot, sign_in
+from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD, account_of, make_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_sign_in_and_a_wrong_password(page, org):
+def test_sign_in_and_a_wrong_password(page, look, org):
     user = make_member(org, Role.GLOBAL)
     sign_in(page, user.email, "not-the-password")
     assert "correct email and password" in page.inner_text("main")
+    look("login-error")
     sign_in(page, user.email, PASSWORD)
     assert page.inner_text("h1") == "Contoso Ltd"
-    shot(page, "home")
+    look("home")
 
 
 def enter_card(page, number: str) -> None:
@@ -30,19 +31,23 @@ def enter_card(page, number: str) -> None:
     page.fill("#card-element input[placeholder=postal_code]", "98052")
 
 
-def test_add_funds_by_card_then_a_declined_card_changes_nothing(page, org):
+def test_add_funds_by_card_then_a_declined_card_changes_nothing(page, look, org):
     sign_in(page, make_member(org, Role.BILLING).email, PASSWORD)
     page.goto("/billing/credits/")
+    look("credits-empty")
     page.click("text=Add funds")
+    look("add-funds")
     page.fill("#id_amount", "42.00")
     page.click("main button[type=submit]")
     enter_card(page, "4242424242424242")
+    look("card-payment")
     page.click("main button[type=submit]")
     page.wait_for_selector("text=Paid.")
-    shot(page, "paid")
+    look("paid")
     assert account_of(org).balance == Decimal("42.00")
     page.click("text=Invoice CONTOSO-000001")
     assert "Paid by Visa" in page.inner_text("main")
+    look("invoice-paid")
 
     page.goto("/billing/credits/add/")
     page.fill("#id_amount", "10.00")
@@ -54,11 +59,11 @@ def test_add_funds_by_card_then_a_declined_card_changes_nothing(page, org):
     assert account_of(org).balance == Decimal("42.00")
 
 
-def test_a_reports_reader_sees_no_add_funds(page, org):
+def test_a_reports_reader_sees_no_add_funds(page, look, org):
     sign_in(page, make_member(org, Role.REPORTS).email, PASSWORD)
     response = page.goto("/billing/credits/add/")
     assert response.status == 403
     page.goto("/reports/usage/")
     assert "PSTN and SMS usage" in page.inner_text("h1")
     assert page.locator("text=Add funds").count() == 0
-    shot(page, "report")
+    look("report-reader")
