@@ -19,9 +19,7 @@ ARTEFACTS = ROOT / "test-artefacts"
 
 # axe-core from the npm registry, pinned: the tarball must match the registry's `integrity`.
 AXE_VERSION = "4.14.1"
-AXE_INTEGRITY = (
-    "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
-)
+AXE_INTEGRITY = "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
 AXE_URL = f"https://registry.npmjs.org/axe-core/-/axe-core-{AXE_VERSION}.tgz"
 AXE_CACHE = ROOT / ".data" / "axe-core" / f"axe-{AXE_VERSION}.min.js"
 AXE_FAILING_IMPACTS = {"serious", "critical"}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt
 
+from billing.models import Invoice, LedgerEntry, Payment
+from billing.services.purchases import agreement_add
 from credits_portal.permissions import Role
 from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD, account_of, make_member
@@ -59,11 +63,47 @@ def test_add_funds_by_card_then_a_declined_card_changes_nothing(page, look, org)
     assert account_of(org).balance == Decimal("42.00")
 
 
-def test_a_reports_reader_sees_no_add_funds(page, look, org):
+def test_repeated_wrong_passwords_lock_the_sign_in_even_for_the_right_one(
+    page, look, org, settings
+):
+    user = make_member(org, Role.GLOBAL)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(page, user.email, "not-the-password")
+        assert "correct email and password" in page.inner_text("main")
+    sign_in(page, user.email, "not-the-password")
+    assert "Too many failed sign-in attempts" in page.inner_text("h1")
+    page.goto("/login/")
+    sign_in(page, user.email, PASSWORD)
+    assert "Too many failed sign-in attempts" in page.inner_text("h1")
+    assert "locked" in page.inner_text("[role=alert]")
+    look("locked-out")
+    assert page.goto("/billing/credits/").url.endswith("/login/?next=/billing/credits/")
+    attempt = AccessAttempt.objects.get(username=user.email)
+    assert attempt.failures_since_start >= settings.AXES_FAILURE_LIMIT
+
+
+def test_a_reports_reader_sees_no_add_funds_and_cannot_post_to_it(page, look, org):
+    agreement = agreement_add(account=account_of(org), number="EA-4410")
     sign_in(page, make_member(org, Role.REPORTS).email, PASSWORD)
     response = page.goto("/billing/credits/add/")
     assert response.status == 403
+    assert "Not allowed" in page.inner_text("h1")
     page.goto("/reports/usage/")
     assert "PSTN and SMS usage" in page.inner_text("h1")
     assert page.locator("text=Add funds").count() == 0
     look("report-reader")
+
+    # What a hand-made form would send, with this session's valid CSRF token.
+    token = page.input_value("input[name=csrfmiddlewaretoken] >> nth=0")
+    fields = {"csrfmiddlewaretoken": token, "amount": "500.00", "form_token": str(uuid.uuid4())}
+    for url, method in [
+        ("/billing/credits/add/", "card"),
+        ("/billing/credits/add/agreement/", str(agreement.code)),
+    ]:
+        refused = page.request.post(url, form={**fields, "method": method})
+        assert refused.status == 403, url
+        assert "Not allowed" in refused.text() and "CSRF" not in refused.text()
+    account = account_of(org)
+    assert account.balance == Decimal("0.00")
+    assert not Payment.objects.exists() and not LedgerEntry.objects.exists()
+    assert not Invoice.objects.exists()
