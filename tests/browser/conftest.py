@@ -79,6 +79,15 @@ def sign_in(page, email: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+def enter_card(page, number: str) -> None:
+    """Type a card into the Stripe.js card element (localstripe's stand-in for Elements)."""
+    page.fill("#card-element input[placeholder=number]", number)
+    page.fill("#card-element input[placeholder=exp_month]", "12")
+    page.fill("#card-element input[placeholder=exp_year]", "31")
+    page.fill("#card-element input[placeholder=cvc]", "123")
+    page.fill("#card-element input[placeholder=postal_code]", "98052")
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_names(settings):
     # The live server serves static files through the finders, by their plain names.

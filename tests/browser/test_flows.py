@@ -11,7 +11,7 @@ from axes.models import AccessAttempt
 from billing.models import Invoice, LedgerEntry, Payment
 from billing.services.purchases import agreement_add
 from credits_portal.permissions import Role
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import enter_card, sign_in
 from tests.builders import PASSWORD, account_of, make_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,14 +25,6 @@ def test_sign_in_and_a_wrong_password(page, look, org):
     sign_in(page, user.email, PASSWORD)
     assert page.inner_text("h1") == "Contoso Ltd"
     look("home")
-
-
-def enter_card(page, number: str) -> None:
-    page.fill("#card-element input[placeholder=number]", number)
-    page.fill("#card-element input[placeholder=exp_month]", "12")
-    page.fill("#card-element input[placeholder=exp_year]", "31")
-    page.fill("#card-element input[placeholder=cvc]", "123")
-    page.fill("#card-element input[placeholder=postal_code]", "98052")
 
 
 def test_add_funds_by_card_then_a_declined_card_changes_nothing(page, look, org):
