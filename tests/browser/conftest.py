@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from licensing.services import Change, license_change
+from tests.builders import make_user, seats
+from usage.services.rates import rate_card_load
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTEFACTS = ROOT / "test-artefacts"
@@ -23,6 +27,7 @@ AXE_INTEGRITY = "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2
 AXE_URL = f"https://registry.npmjs.org/axe-core/-/axe-core-{AXE_VERSION}.tgz"
 AXE_CACHE = ROOT / ".data" / "axe-core" / f"axe-{AXE_VERSION}.min.js"
 AXE_FAILING_IMPACTS = {"serious", "critical"}
+DEMO_RATE_CARD = ROOT / "usage" / "data" / "demo_rate_card.csv"
 
 if not os.path.exists(CHROMIUM):
     pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
@@ -86,6 +91,21 @@ def enter_card(page, number: str) -> None:
     page.fill("#card-element input[placeholder=exp_year]", "31")
     page.fill("#card-element input[placeholder=cvc]", "123")
     page.fill("#card-element input[placeholder=postal_code]", "98052")
+
+
+@pytest.fixture
+def caller(org):
+    """A US user who may spend credits on international calls, with a rate card to price them."""
+    rate_card_load(currency="USD", text=DEMO_RATE_CARD.read_text())
+    seats(org, PHONE_SYSTEM=5, CALLING_DOMESTIC=5, COMMS_CREDITS=5)
+    user = make_user(org, "ana@contoso.example", country="US")
+    license_change(
+        organisation=org,
+        changes=[Change(user, {"PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS"})],
+        actor="test",
+        source="test",
+    )
+    return user
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -13,15 +12,11 @@ from django.utils import timezone
 from billing.models import Invoice, RechargeAttempt
 from credits_portal.celery import app as celery_app
 from credits_portal.permissions import Role
-from licensing.services import Change, license_change
 from tests.browser.conftest import enter_card, sign_in
-from tests.builders import PASSWORD, account_of, grant, make_api_key, make_member, make_user, seats
+from tests.builders import PASSWORD, account_of, grant, make_api_key, make_member
 from tests.processes import celery_worker
-from usage.services.rates import rate_card_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-DEMO_RATE_CARD = Path(__file__).resolve().parents[2] / "usage" / "data" / "demo_rate_card.csv"
 
 
 def test_add_funds_with_an_enterprise_agreement_and_a_po_number(page, look, org):
@@ -86,21 +81,6 @@ def real_worker_queue():
     celery_app.conf.task_always_eager = False
     yield
     celery_app.conf.task_always_eager = True
-
-
-@pytest.fixture
-def caller(org):
-    """A US user who may spend credits on international calls, with a rate card to price them."""
-    rate_card_load(currency="USD", text=DEMO_RATE_CARD.read_text())
-    seats(org, PHONE_SYSTEM=5, CALLING_DOMESTIC=5, COMMS_CREDITS=5)
-    user = make_user(org, "ana@contoso.example", country="US")
-    license_change(
-        organisation=org,
-        changes=[Change(user, {"PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS"})],
-        actor="test",
-        source="test",
-    )
-    return user
 
 
 def test_auto_recharge_turned_on_in_the_portal_runs_in_a_worker_after_api_usage(
