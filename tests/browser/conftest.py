@@ -163,13 +163,26 @@ def describe_violations(violations: list[dict]) -> str:
 
 
 @pytest.fixture
-def look(page, axe_source):
-    """`look("name")`: a screenshot of the page, and the test fails on serious or critical axe
-    violations, listed by rule, help and the elements concerned."""
+def axe_problems(page, axe_source):
+    """`axe_problems("name")`: a screenshot of the page, and its serious or critical axe
+    violations, listed by rule, help and the elements concerned ("" when there are none)."""
 
-    def check(name: str) -> None:
+    def check(name: str) -> str:
         shot(page, name)
         violations = axe_violations(page, axe_source)
-        assert not violations, f"axe on {page.url} ({name}):\n" + describe_violations(violations)
+        if not violations:
+            return ""
+        return f"axe on {page.url} ({name}):\n" + describe_violations(violations)
+
+    return check
+
+
+@pytest.fixture
+def look(axe_problems):
+    """`look("name")`: a screenshot, and the test fails on serious or critical axe violations."""
+
+    def check(name: str) -> None:
+        problems = axe_problems(name)
+        assert not problems, problems
 
     return check

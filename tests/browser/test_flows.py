@@ -7,12 +7,13 @@ from decimal import Decimal
 
 import pytest
 from axes.models import AccessAttempt
+from django.utils import timezone
 
 from billing.models import Invoice, LedgerEntry, Payment
 from billing.services.purchases import agreement_add
 from credits_portal.permissions import Role
 from tests.browser.conftest import enter_card, sign_in
-from tests.builders import PASSWORD, account_of, make_member
+from tests.builders import PASSWORD, account_of, grant, make_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,6 +53,7 @@ def test_add_funds_by_card_then_a_declined_card_changes_nothing(page, look, org)
     enter_card(page, "4000000000000002")
     page.click("main button[type=submit]")
     page.wait_for_selector("text=Your card was declined")
+    look("card-declined")
     assert account_of(org).balance == Decimal("42.00")
 
 
@@ -80,6 +82,7 @@ def test_a_reports_reader_sees_no_add_funds_and_cannot_post_to_it(page, look, or
     response = page.goto("/billing/credits/add/")
     assert response.status == 403
     assert "Not allowed" in page.inner_text("h1")
+    look("not-allowed")
     page.goto("/reports/usage/")
     assert "PSTN and SMS usage" in page.inner_text("h1")
     assert page.locator("text=Add funds").count() == 0
@@ -99,3 +102,45 @@ def test_a_reports_reader_sees_no_add_funds_and_cannot_post_to_it(page, look, or
     assert account.balance == Decimal("0.00")
     assert not Payment.objects.exists() and not LedgerEntry.objects.exists()
     assert not Invoice.objects.exists()
+
+
+@pytest.fixture
+def busy_org(org, caller):
+    """An organisation with something on every page: funds, usage, a contact, an audit trail."""
+    from billing.services.contacts import billing_contact_add
+    from usage.services.ingest import usage_ingest
+
+    grant(org, "30.00")
+    billing_contact_add(organisation=org, email="ap@contoso.example")
+    now = timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    base = {"user": caller.upn, "from": "+14255550100", "started_at": now}
+    results = usage_ingest(
+        organisation=org,
+        records=[
+            {**base, "id": "c1", "kind": "call", "type": "outbound", "to": "+441612345678"}
+            | {"duration_seconds": 90},
+            {**base, "id": "s1", "kind": "sms", "type": "sms", "to": "+441612345678"},
+        ],
+    )
+    assert all(r.status == "rated" for r in results)
+    return org
+
+
+def test_the_pages_no_flow_visits_pass_axe_too(page, axe_problems, busy_org):
+    """Every page of the navigation that the flows above do not open, with data on it."""
+    page.goto("/login/")
+    problems = [axe_problems("login")]
+    sign_in(page, make_member(busy_org, Role.GLOBAL).email, PASSWORD)
+    for path, name in [
+        ("/billing/statements/", "statements"),
+        ("/settings/audit-log/", "audit-log"),
+        ("/settings/billing-contacts/", "billing-contacts"),
+        ("/settings/billing-contacts/new/", "billing-contact-form"),
+        ("/reports/usage/?tab=sms", "usage-report-sms"),
+        ("/users/import/", "users-import"),
+        ("/password/change/", "password-change"),
+    ]:
+        assert page.goto(path).status == 200, path
+        problems.append(axe_problems(name))
+    problems = [p for p in problems if p]
+    assert not problems, "\n".join(problems)
