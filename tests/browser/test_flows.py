@@ -117,8 +117,14 @@ def busy_org(org, caller):
     results = usage_ingest(
         organisation=org,
         records=[
-            {**base, "id": "c1", "kind": "call", "type": "outbound", "to": "+441612345678"}
-            | {"duration_seconds": 90},
+            {
+                **base,
+                "id": "c1",
+                "kind": "call",
+                "type": "outbound",
+                "to": "+441612345678",
+                "duration_seconds": 90,
+            },
             {**base, "id": "s1", "kind": "sms", "type": "sms", "to": "+441612345678"},
         ],
     )
