@@ -14,7 +14,7 @@ from credits_portal.celery import app as celery_app
 from credits_portal.permissions import Role
 from tests.browser.conftest import enter_card, sign_in
 from tests.builders import PASSWORD, account_of, grant, make_api_key, make_member
-from tests.processes import celery_worker
+from tests.processes import celery_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,14 +81,19 @@ def real_worker_queue():
     celery_app.conf.task_always_eager = False
     yield
     celery_app.conf.task_always_eager = True
+    # What the stopped worker left queued (the recharge's email) must not reach a later test's.
+    celery_app.control.purge()
 
 
 def test_auto_recharge_turned_on_in_the_portal_runs_in_a_worker_after_api_usage(
-    page, look, org, caller, real_worker_queue
+    page, look, org, caller, real_worker_queue, smtp_sink, settings, monkeypatch
 ):
+    # The worker mails through the same local SMTP sink as this process.
+    monkeypatch.setenv("EMAIL_URL", f"smtp://{settings.EMAIL_HOST}:{settings.EMAIL_PORT}")
     grant(org, "25.00")
     platform_key = make_api_key(org, "platform")
-    sign_in(page, make_member(org, Role.BILLING).email, PASSWORD)
+    admin = make_member(org, Role.BILLING)
+    sign_in(page, admin.email, PASSWORD)
 
     page.goto("/billing/payment-methods/")
     page.click("text=Add a card")
@@ -141,6 +146,10 @@ def test_auto_recharge_turned_on_in_the_portal_runs_in_a_worker_after_api_usage(
                 break
             page.wait_for_timeout(250)
         assert "Succeeded" in recharges.first.inner_text()
+        assert wait_until(lambda: smtp_sink, timeout=20), "the worker sends the email next"
+    (email,) = smtp_sink
+    assert email["Subject"] == "Auto-recharge of 51.00 USD succeeded"
+    assert email.envelope_rcpt_tos == [admin.email], "no billing contacts: the billing admins"
 
     # 50.00 plus the 1.00 the balance lacked of the trigger.
     assert "51.00 USD" in recharges.first.inner_text()
