@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import os
 import shutil
+import tarfile
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from licensing.services import Change, license_change
+from tests.builders import make_user, seats
+from usage.services.rates import rate_card_load
+
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts"
+ARTEFACTS = ROOT / "test-artefacts"
+
+# axe-core from the npm registry, pinned: the tarball must match the registry's `integrity`.
+AXE_VERSION = "4.14.1"
+AXE_INTEGRITY = "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+AXE_URL = f"https://registry.npmjs.org/axe-core/-/axe-core-{AXE_VERSION}.tgz"
+AXE_CACHE = ROOT / ".data" / "axe-core" / f"axe-{AXE_VERSION}.min.js"
+AXE_FAILING_IMPACTS = {"serious", "critical"}
+DEMO_RATE_CARD = ROOT / "usage" / "data" / "demo_rate_card.csv"
 
 if not os.path.exists(CHROMIUM):
     pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
@@ -66,6 +84,30 @@ def sign_in(page, email: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+def enter_card(page, number: str) -> None:
+    """Type a card into the Stripe.js card element (localstripe's stand-in for Elements)."""
+    page.fill("#card-element input[placeholder=number]", number)
+    page.fill("#card-element input[placeholder=exp_month]", "12")
+    page.fill("#card-element input[placeholder=exp_year]", "31")
+    page.fill("#card-element input[placeholder=cvc]", "123")
+    page.fill("#card-element input[placeholder=postal_code]", "98052")
+
+
+@pytest.fixture
+def caller(org):
+    """A US user who may spend credits on international calls, with a rate card to price them."""
+    rate_card_load(currency="USD", text=DEMO_RATE_CARD.read_text())
+    seats(org, PHONE_SYSTEM=5, CALLING_DOMESTIC=5, COMMS_CREDITS=5)
+    user = make_user(org, "ana@contoso.example", country="US")
+    license_change(
+        organisation=org,
+        changes=[Change(user, {"PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS"})],
+        actor="test",
+        source="test",
+    )
+    return user
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_names(settings):
     # The live server serves static files through the finders, by their plain names.
@@ -73,3 +115,74 @@ def _plain_static_names(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+def _axe_verified(tarball: bytes) -> bytes:
+    algorithm, _, expected = AXE_INTEGRITY.partition("-")
+    digest = base64.b64encode(hashlib.new(algorithm, tarball).digest()).decode()
+    if digest != expected:
+        raise RuntimeError(f"{AXE_URL} does not match its pinned integrity {AXE_INTEGRITY}")
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
+        member = archive.extractfile("package/axe.min.js")
+        if member is None:
+            raise RuntimeError(f"{AXE_URL} has no package/axe.min.js")
+        return member.read()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe.min.js, fetched once from the registry, checked against the pinned integrity of its
+    tarball, and cached under .data/ for the next runs."""
+    if not AXE_CACHE.exists():
+        with urllib.request.urlopen(AXE_URL, timeout=60) as response:
+            script = _axe_verified(response.read())
+        AXE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        partial = AXE_CACHE.with_suffix(".part")
+        partial.write_bytes(script)
+        partial.replace(AXE_CACHE)
+    return AXE_CACHE.read_text(encoding="utf-8")
+
+
+def axe_violations(page, axe_source: str) -> list[dict]:
+    """Serious and critical axe violations of the page as it is now."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # Through DevTools rather than a <script> tag, which our Content-Security-Policy (no
+        # inline script) would rightly refuse: the flows keep running under the real policy.
+        page.evaluate(axe_source)
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [v for v in results["violations"] if v["impact"] in AXE_FAILING_IMPACTS]
+
+
+def describe_violations(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"]:
+            lines.append(f"    {' > '.join(map(str, node['target']))}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def axe_problems(page, axe_source):
+    """`axe_problems("name")`: a screenshot of the page, and its serious or critical axe
+    violations, listed by rule, help and the elements concerned ("" when there are none)."""
+
+    def check(name: str) -> str:
+        shot(page, name)
+        violations = axe_violations(page, axe_source)
+        if not violations:
+            return ""
+        return f"axe on {page.url} ({name}):\n" + describe_violations(violations)
+
+    return check
+
+
+@pytest.fixture
+def look(axe_problems):
+    """`look("name")`: a screenshot, and the test fails on serious or critical axe violations."""
+
+    def check(name: str) -> None:
+        problems = axe_problems(name)
+        assert not problems, problems
+
+    return check
