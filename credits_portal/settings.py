@@ -99,7 +99,7 @@ if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set; `make run` and `make test` start a Redis.")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "credits_portal.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "credits_portal",
     }

@@ -1,3 +1,5 @@
+import functools
+
 import redis
 from django.conf import settings
 from django.contrib import messages
@@ -84,6 +86,13 @@ def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
     return render(request, "portal/api_key_revoke.html", {"key": key})
 
 
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    # One client and its connection pool per process, as the cache keeps (redis-py reconnects
+    # after a fork and after a failed command).
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -96,7 +105,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+        _redis(settings.REDIS_URL).ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from usage.models import Rate, UsageRecord
+from usage.services.rates import rate_card_changed
 
 
 @admin.register(Rate)
@@ -8,6 +9,22 @@ class RateAdmin(admin.ModelAdmin):
     list_display = ["currency", "type", "prefix", "rate_per_unit", "description"]
     list_filter = ["currency", "type"]
     search_fields = ["prefix", "description"]
+
+    # The call path keeps each currency's card in memory until its version changes.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        for currency in {str(obj.currency), str(form.initial.get("currency") or obj.currency)}:
+            rate_card_changed(currency)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        rate_card_changed(str(obj.currency))
+
+    def delete_queryset(self, request, queryset):
+        currencies = {str(c) for c in queryset.values_list("currency", flat=True).distinct()}
+        super().delete_queryset(request, queryset)
+        for currency in currencies:
+            rate_card_changed(currency)
 
 
 @admin.register(UsageRecord)

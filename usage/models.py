@@ -84,25 +84,6 @@ class PoolUsage(models.Model):
         return f"{self.organisation} {self.month:%Y-%m} {self.category} {self.country}: {self.used}"
 
 
-class Authorization(models.Model):
-    """An allowed call; credit-funded ones hold a reservation until their record settles it."""
-
-    code = models.CharField(max_length=40, unique=True)
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="+")
-    type = models.CharField(max_length=20, choices=CallType.choices)
-    to_number = models.CharField(max_length=20)
-    from_number = models.CharField(max_length=20, blank=True)
-    funded_by = models.CharField(max_length=15, choices=FundedBy.choices)
-    max_seconds = models.PositiveIntegerField()
-    rate_per_minute = models.DecimalField(**RATE)
-    reserved = models.DecimalField(**AMOUNT, default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.code
-
-
 class UsageRecord(models.Model):
     """One call or message as the platform reported it, and how it was rated and funded."""
 

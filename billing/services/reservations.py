@@ -42,26 +42,65 @@ class Hold:
     available: Decimal
 
 
+# A reservation is a hold, not money: its commit need not wait for the disk flush. A database
+# crash can lose the last fraction of a second of holds, atomically and consistently (`reserved`
+# always equals its open reservations); their calls are still charged by their usage records, at
+# worst into debt, which DESIGN.md already allows. Every ledger posting stays fully durable.
+# Only set in a transaction of our own: never relax a caller's transaction that may move money.
+_RELAXED = "set_config('synchronous_commit', 'off', true)"
+
+
+def _relaxed() -> str:
+    return "NULL" if connection.in_atomic_block else _RELAXED
+
+
 @contextmanager
 def account_held(organisation_id: int) -> Iterator[Hold]:
     """A transaction holding the account's row lock, so that "check available, then reserve" is
-    one step for concurrent calls. Plain SQL: this runs on every credit-funded call.
-
-    The commit does not wait for the disk flush (`synchronous_commit` off for this transaction
-    only): a reservation is a hold, not money. A database crash can lose the last fraction of a
-    second of holds, atomically and consistently (`reserved` always equals its open
-    reservations); their calls are still charged by their usage records, at worst into debt,
-    which DESIGN.md already allows. Every ledger posting stays fully durable.
-    """
+    one step for concurrent calls. Plain SQL: this runs on every credit-funded call."""
+    relaxed = _relaxed()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(
-            "SELECT id, balance - reserved FROM billing_creditaccount"
-            " WHERE organisation_id = %s FOR UPDATE",
+            f"SELECT id, balance - reserved, {relaxed}"  # noqa: S608  (no values in the text)
+            " FROM billing_creditaccount WHERE organisation_id = %s FOR UPDATE",
             [organisation_id],
         )
-        account_id, funds = cursor.fetchone()
+        account_id, funds, _ = cursor.fetchone()
         yield Hold(account_id, max(funds, Decimal(0)))
+
+
+_HOLD_IF_AVAILABLE_SQL = """
+WITH held AS (
+    UPDATE billing_creditaccount SET reserved = reserved + %(amount)s
+    WHERE organisation_id = %(organisation)s AND balance - reserved >= %(amount)s
+    RETURNING id, {relaxed}
+)
+INSERT INTO billing_reservation (code, account_id, amount, status, created_at, expires_at)
+SELECT %(code)s, id, %(amount)s, 'open', %(now)s, %(expires_at)s FROM held
+"""
+
+
+def reservation_open_if_available(
+    *, organisation_id: int, code: str, amount: Decimal, expires_at: datetime
+) -> bool:
+    """Hold `amount` when the account has that much available, in one statement; False, holding
+    nothing, when it has not. The UPDATE takes the account's row lock and PostgreSQL checks its
+    condition again on the row as the previous holder left it, so concurrent holds never
+    together exceed the available balance."""
+    if not amount > 0:
+        raise ValueError(f"Cannot reserve {amount}.")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _HOLD_IF_AVAILABLE_SQL.format(relaxed=_relaxed()),
+            {
+                "amount": amount,
+                "organisation": organisation_id,
+                "code": code,
+                "now": timezone.now(),
+                "expires_at": expires_at,
+            },
+        )
+        return cursor.rowcount == 1
 
 
 _OPEN_SQL = """
@@ -115,12 +154,16 @@ def _close(condition: str, params: dict, status: str) -> int:
         return cursor.rowcount
 
 
-def reservations_close(*, codes: list[str], status: str) -> int:
-    """Settle (its usage record came) or release reservations; closing twice changes nothing.
-    Accounts whose reservations close are updated by the same statement."""
+def reservations_close(*, account: CreditAccount, codes: list[str], status: str) -> int:
+    """Settle (its usage record came) or release the account's reservations with these codes;
+    closing twice changes nothing. The account is updated by the same statement."""
     if not codes:
         return 0
-    return _close("code = ANY(%(codes)s)", {"codes": list(codes)}, status)
+    return _close(
+        "account_id = %(account)s AND code = ANY(%(codes)s)",
+        {"account": account.pk, "codes": list(codes)},
+        status,
+    )
 
 
 def reservations_release_expired(now: datetime | None = None) -> int:

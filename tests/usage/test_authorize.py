@@ -13,8 +13,10 @@ from billing.services.ledger import funds_debit
 from billing.services.reservations import available, reservations_release_expired
 from tests.builders import account_of, grant, make_api_key
 from tests.processes import at_once
+from tests.usage.conftest import DEMO_CARD
 from usage.models import PoolUsage
 from usage.services.authorize import call_authorize
+from usage.services.rates import rate_card_load
 
 pytestmark = pytest.mark.django_db
 UK = "+442071838750"
@@ -114,9 +116,8 @@ def test_new_commerce_overage(client, newco):
 
 
 def test_unrated_destination(platform, person, rated):
-    from usage.models import Rate
-
-    Rate.objects.filter(prefix="").delete()  # no catch-all
+    card = DEMO_CARD.read_text().splitlines()
+    rate_card_load(currency="USD", text="\n".join(x for x in card if not x.startswith("*")))
     person("ana", "US", "PHONE_SYSTEM", "CALLING_INTL", "COMMS_CREDITS")
     assert (
         ask(platform, "ana@contoso.example", to="+33142685300")["reason"] == "destination_not_rated"

@@ -11,11 +11,13 @@ from django.core import mail
 from django.test import Client
 
 from billing.models import Invoice, LedgerEntry, Reservation
-from tests.builders import account_of, grant, make_api_key
+from tests.builders import account_of, grant, make_api_key, seats
 from tests.processes import at_once
+from tests.usage.conftest import DEMO_CARD
 from usage.models import PoolUsage, UsageRecord
 from usage.services.authorize import call_authorize
 from usage.services.overage import overage_invoice_month
+from usage.services.rates import rate_card_load
 
 pytestmark = pytest.mark.django_db
 MANCHESTER = "+441612345678"  # 44: 0.0230 a minute
@@ -198,6 +200,32 @@ def test_the_authorization_reservation_is_settled(platform, person, rated):
     (result,) = results(platform("/usage/records", {"records": [record]}))
     assert result["funded_by"] == "credits"
     assert Reservation.objects.get(code=decision.authorization_id).status == "settled"
+
+
+def test_a_record_cannot_settle_another_organisations_reservation(
+    platform, person, rated, other_org
+):
+    rate_card_load(currency=str(other_org.currency), text=DEMO_CARD.read_text())
+    seats(other_org, AUDIO_CONF=1, COMMS_CREDITS=1)
+    person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
+    person("eve", "US", "AUDIO_CONF", "COMMS_CREDITS", org=other_org)
+    grant(rated, "5")
+    grant(other_org, "5")
+    theirs = call_authorize(
+        organisation=other_org,
+        upn=f"eve@{other_org.slug}.example",
+        call_type="toll_free_dial_in",
+        to="+18005550100",
+    )
+    record = call(
+        "tf-1",
+        to="+18005550100",
+        type="toll_free_dial_in",
+        authorization_id=theirs.authorization_id,
+    )
+    assert results(platform("/usage/records", {"records": [record]}))[0]["status"] == "rated"
+    assert Reservation.objects.get(code=theirs.authorization_id).status == "open"
+    assert account_of(other_org).reserved > 0
 
 
 def test_reaching_zero_emails_and_queues_a_recharge(

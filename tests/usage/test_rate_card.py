@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from tests.usage.conftest import DEMO_CARD
 from usage.models import Rate
-from usage.services.rates import RateTable, rate_for
+from usage.services.rates import RateTable, rate_card_load, rate_for
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +66,17 @@ def test_unknown_currency_and_missing_file(tmp_path):
         load(tmp_path, DEMO_CARD.read_text(), "--currency", "XYZ")
     with pytest.raises(CommandError, match="No such file"):
         call_command("load_rate_card", str(tmp_path / "none.csv"))
+
+
+def test_an_edit_in_the_admin_reaches_the_cached_card(rf):
+    from django.contrib.admin.sites import site
+
+    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
+    assert rate_for("USD", "outbound", "+442071838750").rate_per_unit == Decimal("0.0210")
+    rate = Rate.objects.get(currency="USD", type="outbound", prefix="4420")
+    rate.rate_per_unit = Decimal("0.0500")
+    admin = site._registry[Rate]
+    admin.save_model(rf.post("/"), rate, admin.get_form(rf.get("/"), rate)(instance=rate), True)
+    assert rate_for("USD", "outbound", "+442071838750").rate_per_unit == Decimal("0.0500")
+    admin.delete_model(rf.post("/"), rate)
+    assert rate_for("USD", "outbound", "+442071838750").prefix == "44"

@@ -3,7 +3,8 @@
 Pool minutes first, then credits for legacy-commerce users holding Communications Credits,
 overage for new-commerce organisations, otherwise a refusal with its reason. A credit-funded call
 reserves what its `max_seconds` can cost under the account's row lock, so concurrent calls never
-together reserve more than the available balance.
+together reserve more than the available balance; that reservation, whose code is the
+authorization id, is the only row an authorization writes.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.money import quantum
-from billing.services.reservations import account_held, funds_available, reservation_open
+from billing.services.reservations import (
+    account_held,
+    funds_available,
+    reservation_open,
+    reservation_open_if_available,
+)
 from credits_portal.models import Organisation
 from licensing.selectors import Holder, holder_of
 from licensing.services import effective_skus
@@ -73,20 +78,20 @@ def call_authorize(
         refused.reason = "no_credits_license"
         return refused
     call = _Call(organisation, user, call_type, to, from_, per_minute)
+    cap = settings.AUTHORIZATION_MAX_SECONDS
     paid_by_credits = beyond == FundedBy.CREDITS and per_minute > 0
     if paid_by_credits and pool_left == 0:
         return _credit_funded(call)
-    if paid_by_credits:
+    if paid_by_credits and 60 * pool_left < cap:
         # The pool pays first: nothing is held, the credits only lengthen the call.
         credit_minutes = int(funds_available(organisation_id=organisation.pk) / per_minute)
+    elif paid_by_credits:
+        credit_minutes = 0  # the pool alone covers the longest call allowed
     else:
         # Overage has no ceiling and a free destination costs nothing: only the cap limits it.
         credit_minutes = 0 if beyond is None else math.inf
-    max_seconds = int(min(settings.AUTHORIZATION_MAX_SECONDS, 60 * (pool_left + credit_minutes)))
-    funded_by = FundedBy.PLAN_MINUTES if pool_left else beyond
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")  # a log row, see account_held
-        return _allow(call, funded_by, max_seconds, Decimal(0))
+    max_seconds = int(min(cap, 60 * (pool_left + credit_minutes)))
+    return _allow(call, FundedBy.PLAN_MINUTES if pool_left else beyond, max_seconds)
 
 
 @dataclass
@@ -101,52 +106,46 @@ class _Call:
 
 def _credit_funded(call: _Call) -> Decision:
     currency = str(call.organisation.currency)
+    cap = settings.AUTHORIZATION_MAX_SECONDS
+    # Usually the balance funds the longest call allowed: hold that in one statement.
+    decision = _allow(call, FundedBy.CREDITS, cap)
+    if reservation_open_if_available(
+        organisation_id=call.organisation.pk,
+        code=decision.authorization_id,
+        amount=_cost(call.per_minute, cap, currency),
+        expires_at=_expiry(cap),
+    ):
+        return decision
+    # Otherwise the call gets what the available funds buy, decided under the account's lock.
     with account_held(call.organisation.pk) as hold:
         minutes = int(hold.available / call.per_minute)
         if minutes < 1:
             return Decision(
                 False, "insufficient_balance", rate_per_minute=call.per_minute, currency=currency
             )
-        max_seconds = min(settings.AUTHORIZATION_MAX_SECONDS, 60 * minutes)
-        # What the longest allowed call can cost, rounded up to the cent, never above the funds.
-        cost = call.per_minute * math.ceil(max_seconds / 60)
-        amount = min(cost.quantize(quantum(currency), rounding=ROUND_UP), hold.available)
-        decision = _allow(call, FundedBy.CREDITS, max_seconds, amount)
+        max_seconds = min(cap, 60 * minutes)
+        decision = _allow(call, FundedBy.CREDITS, max_seconds)
         reservation_open(
             hold=hold,
             code=decision.authorization_id,
-            amount=amount,
-            expires_at=timezone.now() + timedelta(seconds=max_seconds) + RESERVATION_GRACE,
+            amount=min(_cost(call.per_minute, max_seconds, currency), hold.available),
+            expires_at=_expiry(max_seconds),
         )
         return decision
 
 
-_AUTHORIZATION_SQL = """
-INSERT INTO usage_authorization (code, organisation_id, user_id, type, to_number, from_number,
-    funded_by, max_seconds, rate_per_minute, reserved, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
+def _cost(per_minute: Decimal, seconds: int, currency: str) -> Decimal:
+    """What a call of `seconds` can cost at most: whole minutes, rounded up to the minor unit."""
+    cost = per_minute * math.ceil(seconds / 60)
+    return cost.quantize(quantum(currency), rounding=ROUND_UP)
 
 
-def _allow(call: _Call, funded_by: str, max_seconds: int, hold: Decimal) -> Decision:
-    code = f"auth_{secrets.token_hex(12)}"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _AUTHORIZATION_SQL,
-            [
-                code,
-                call.organisation.pk,
-                call.user.id,
-                call.type,
-                call.to,
-                call.from_,
-                funded_by,
-                max_seconds,
-                call.per_minute,
-                hold,
-                timezone.now(),
-            ],
-        )
+def _expiry(seconds: int) -> datetime:
+    return timezone.now() + timedelta(seconds=seconds) + RESERVATION_GRACE
+
+
+def _allow(call: _Call, funded_by: str, max_seconds: int) -> Decision:
+    # Nothing is written for a call that holds no funds: its usage record says how it was paid.
     return Decision(
         True,
         "ok",
@@ -154,5 +153,5 @@ def _allow(call: _Call, funded_by: str, max_seconds: int, hold: Decimal) -> Deci
         max_seconds=max_seconds,
         rate_per_minute=call.per_minute,
         currency=str(call.organisation.currency),
-        authorization_id=code,
+        authorization_id=f"auth_{secrets.token_hex(12)}",
     )

@@ -31,7 +31,7 @@ from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, PoolUsage, UsageRecord
 from usage.services import rating
 from usage.services.pools import month_of, pool_size
-from usage.services.rates import RateTable, country_of
+from usage.services.rates import RateTable, country_of, rate_table
 
 MAX_BATCH = 1000
 CALL_TYPES = {CallType.OUTBOUND, CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN}
@@ -211,7 +211,7 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
     parsed = [p for p in parsed if p.user is not None]
     products = rating.products()
     licenses = {skus: effective_skus(skus, products) for skus in {u.skus for u in users.values()}}
-    rates = RateTable(currency)
+    rates = rate_table(currency)
     with transaction.atomic():
         # The account's lock serialises this organisation's batches: the duplicate check below
         # and the insert after it cannot interleave with another batch's.
@@ -252,7 +252,7 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
         if debits:
             funds_debit_many(account=account, lines=debits)
         if settled:
-            reservations_close(codes=settled, status=Reservation.Status.SETTLED)
+            reservations_close(account=account, codes=settled, status=Reservation.Status.SETTLED)
     for index, result in enumerate(results):
         if result is not None and result.status == "duplicate" and result.charge is None:
             results[index] = _repeat(results[first_of[result.id]])

@@ -37,13 +37,22 @@ def covering_skus(category: str) -> set[str]:
     return skus
 
 
+_SIZES: dict[str, int] = {}  # this process's copy of the shared cache's sizes
+
+
 def pool_size(organisation: Organisation, category: str, country: str = "") -> int:
-    """Minutes the licenses held now give this pool; cached until licenses or users change."""
+    """Minutes the licenses held now give this pool; cached (in the shared cache, and in this
+    process) under the licensing version, which changes whenever licenses or users change."""
     key = f"pool-size:{organisation.pk}:{licensing_version(organisation.pk)}:{category}:{country}"
-    size = cache.get(key)
+    size = _SIZES.get(key)
     if size is None:
-        size = _pool_size(organisation, category, country)
-        cache.set(key, size, 3600)
+        size = cache.get(key)
+        if size is None:
+            size = _pool_size(organisation, category, country)
+            cache.set(key, size, 3600)
+        if len(_SIZES) > 10_000:  # sizes of old versions are never asked again
+            _SIZES.clear()
+        _SIZES[key] = size
     return size
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 import phonenumbers
+from django.core.cache import cache
 from django.db import transaction
 
 from usage.models import CallType, Rate
@@ -50,18 +52,45 @@ class RateTable:
         return None
 
 
+_TABLES: dict[str, tuple[int, float, RateTable]] = {}
+
+
+def _version_key(currency: str) -> str:
+    return f"rate-card-version:{currency}"
+
+
+def rate_table(currency: str, *, max_age: float = 0) -> RateTable:
+    """The currency's rate card, kept in this process until it changes (its version, in the
+    shared cache, is bumped after every change commits). With `max_age`, a table checked that
+    many seconds ago is used without asking the cache again."""
+    now = time.monotonic()
+    kept = _TABLES.get(currency)
+    if kept is not None and now - kept[1] < max_age:
+        return kept[2]
+    version = cache.get(_version_key(currency), 0)
+    table = kept[2] if kept is not None and kept[0] == version else RateTable(currency)
+    _TABLES[currency] = (version, now, table)
+    return table
+
+
+def rate_card_changed(currency: str) -> None:
+    """Every process reloads the card on its next use. Bumped now and again after the commit,
+    so that a table loaded in between (from the card before the commit) is not kept."""
+
+    def bump() -> None:
+        key = _version_key(currency)
+        cache.add(key, 0, None)
+        cache.incr(key)
+
+    bump()
+    transaction.on_commit(bump)
+    _TABLES.pop(str(currency), None)
+
+
 def rate_for(currency: str, call_type: str, number: str) -> Rate | None:
-    """One indexed query: the longest prefix of `number` with a rate for this type. Plain SQL
-    because authorization asks it on every call."""
-    number = digits(number)
-    candidates = [number[:n] for n in range(len(number) + 1)]
-    found = Rate.objects.raw(
-        "SELECT id, prefix, rate_per_unit FROM usage_rate"
-        " WHERE currency = %s AND type = %s AND prefix = ANY(%s)"
-        " ORDER BY length(prefix) DESC LIMIT 1",
-        [currency, call_type, candidates],
-    )
-    return next(iter(found), None)
+    """The rate of the longest prefix of `number` for this type, for authorizing a call: from a
+    card at most a second old in other processes (ingest, which charges, always checks)."""
+    return rate_table(currency, max_age=1.0).find(call_type, number)
 
 
 def parse_rate_card(text: str) -> list[tuple[str, str, Decimal]]:
@@ -111,4 +140,5 @@ def rate_card_load(*, currency: str, text: str) -> int:
         Rate.objects.bulk_create(
             [Rate(currency=currency, prefix=p, type=t, rate_per_unit=r) for p, t, r in rows]
         )
+        rate_card_changed(currency)
     return len(rows)
