@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from unittest import mock
+
 import pytest
 from django.test import Client, override_settings
 
@@ -55,6 +59,17 @@ def test_a_right_prefix_with_a_wrong_secret_is_401(client, org):
     plain = make_api_key(org)
     tampered = plain[:-4] + ("AAAA" if not plain.endswith("AAAA") else "BBBB")
     assert_problem(client.get(URL, **bearer(tampered)), 401)
+
+
+def test_the_secret_is_compared_in_constant_time_against_its_hash(client, org):
+    plain = make_api_key(org)
+    stored = ApiKey.objects.get()
+    assert plain.rsplit("_", 1)[-1] not in stored.secret_hash  # only a SHA-256 is kept
+    with mock.patch.object(services.hmac, "compare_digest", wraps=hmac.compare_digest) as spy:
+        assert client.get(URL, **bearer(plain)).status_code == 200
+    spy.assert_called_once_with(
+        stored.secret_hash, hashlib.sha256(plain.split("_", 2)[2].encode()).hexdigest()
+    )
 
 
 def test_a_revoked_key_is_401(client, org):

@@ -10,7 +10,12 @@ from django.core.management import CommandError, call_command
 
 from licensing.exceptions import LicensingError
 from licensing.models import Assignment, DirectoryUser, Subscription
-from licensing.validation import MAX_CSV_BYTES, parse_licenses_csv, parse_users_csv
+from licensing.validation import (
+    MAX_CSV_BYTES,
+    MAX_CSV_ROWS,
+    parse_licenses_csv,
+    parse_users_csv,
+)
 from tests.builders import make_user, seats
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +59,11 @@ def test_users_csv_is_parsed_and_normalised():
         ("upn,display_name,usage_location\nb\xe9@x.example,B,US\n".encode("latin-1"), "not UTF-8"),
         (b"upn,display_name,usage_location\n", "no rows"),
         (b"upn,display_name,usage_location\n" + b"a" * (MAX_CSV_BYTES + 1), "larger than"),
+        (
+            b"upn,display_name,usage_location\n"
+            + b"".join(b"u%d@x.example,U,US\n" % n for n in range(MAX_CSV_ROWS + 1)),
+            "At most 50,000 rows",
+        ),
     ],
 )
 def test_unreadable_files_are_refused_whole(content, message):
