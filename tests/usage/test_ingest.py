@@ -182,24 +182,25 @@ def test_more_than_1000_records_is_422(platform, rated):
     )
 
 
+TOLL_FREE = "+18005550100"
+
+
+def toll_free_call(organisation, upn: str) -> tuple[str, dict]:
+    """An authorized toll-free dial-in (credit-funded: it reserves) and its usage record."""
+    decision = call_authorize(
+        organisation=organisation, upn=upn, call_type="toll_free_dial_in", to=TOLL_FREE
+    )
+    code = decision.authorization_id
+    return code, call("tf-1", to=TOLL_FREE, type="toll_free_dial_in", authorization_id=code)
+
+
 def test_the_authorization_reservation_is_settled(platform, person, rated):
     person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
     grant(rated, "5")
-    decision = call_authorize(
-        organisation=rated,
-        upn="ana@contoso.example",
-        call_type="toll_free_dial_in",
-        to="+18005550100",
-    )
-    record = call(
-        "tf-1",
-        to="+18005550100",
-        type="toll_free_dial_in",
-        authorization_id=decision.authorization_id,
-    )
+    code, record = toll_free_call(rated, "ana@contoso.example")
     (result,) = results(platform("/usage/records", {"records": [record]}))
     assert result["funded_by"] == "credits"
-    assert Reservation.objects.get(code=decision.authorization_id).status == "settled"
+    assert Reservation.objects.get(code=code).status == "settled"
 
 
 def test_a_record_cannot_settle_another_organisations_reservation(
@@ -211,20 +212,9 @@ def test_a_record_cannot_settle_another_organisations_reservation(
     person("eve", "US", "AUDIO_CONF", "COMMS_CREDITS", org=other_org)
     grant(rated, "5")
     grant(other_org, "5")
-    theirs = call_authorize(
-        organisation=other_org,
-        upn=f"eve@{other_org.slug}.example",
-        call_type="toll_free_dial_in",
-        to="+18005550100",
-    )
-    record = call(
-        "tf-1",
-        to="+18005550100",
-        type="toll_free_dial_in",
-        authorization_id=theirs.authorization_id,
-    )
+    theirs, record = toll_free_call(other_org, f"eve@{other_org.slug}.example")
     assert results(platform("/usage/records", {"records": [record]}))[0]["status"] == "rated"
-    assert Reservation.objects.get(code=theirs.authorization_id).status == "open"
+    assert Reservation.objects.get(code=theirs).status == "open"
     assert account_of(other_org).reserved > 0
 
 
