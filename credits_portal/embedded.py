@@ -122,9 +122,12 @@ class Services:
         if self.env.get("STRIPE_SECRET_KEY"):
             return
         port = free_port()
-        args = [str(BIN_DIR / "localstripe"), "--port", str(port)]
-        if not self.persistent:
-            args.append("--from-scratch")
+        args = [sys.executable, "-m", "credits_portal.embedded_stripe", "--port", str(port)]
+        args += (
+            ["--store", str(self.data_dir / "localstripe.pickle")]
+            if self.persistent
+            else ["--memory"]
+        )
         proc = self.spawn("localstripe", args)
         wait_for_port(port, proc, "localstripe")
         base = f"http://127.0.0.1:{port}"
