@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from moneyed import Money, get_currency
@@ -19,6 +20,9 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_digits(currency))
 
 
+_AMOUNT_TEXT = re.compile(r"-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
+
+
 def parse_amount(value: object, currency: str, *, field: str = "amount") -> Decimal:
     """A positive amount with no more decimals than `currency` allows, or a BillingError."""
     if isinstance(value, float):
@@ -27,12 +31,19 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> Deci
         if str(value.currency) != str(currency):
             raise BillingError(f"The amount must be in {currency}.", field=field)
         value = value.amount
+    text = str(value).strip()
+    if isinstance(value, str):
+        # As the portal shows amounts (1,250.00) or plain (1250.00); nothing else Decimal() takes
+        # (1e3, 1_000, NaN) is an amount a person types.
+        if not _AMOUNT_TEXT.fullmatch(text):
+            raise BillingError("Enter an amount such as 50 or 1,250.00.", field=field)
+        text = text.replace(",", "")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except (InvalidOperation, ValueError):
-        raise BillingError("Enter an amount such as 50 or 50.00.", field=field) from None
+        raise BillingError("Enter an amount such as 50 or 1,250.00.", field=field) from None
     if not amount.is_finite():
-        raise BillingError("Enter an amount such as 50 or 50.00.", field=field)
+        raise BillingError("Enter an amount such as 50 or 1,250.00.", field=field)
     if amount <= 0:
         raise BillingError("The amount must be more than zero.", field=field)
     digits = minor_digits(currency)
