@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
 from credits_portal.models import Organisation
+from credits_portal.versions import version_changed, version_of
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.models import Assignment, AssignmentEvent, DirectoryUser, Product, Subscription
 from licensing.validation import UserRow
@@ -22,22 +22,13 @@ from licensing.validation import UserRow
 MAX_SEATS = 1_000_000
 
 
-def licensing_version(organisation_id: int) -> int:
+def licensing_version(organisation_id: int) -> str:
     """Changes whenever the organisation's licenses or users change: a key for derived caches."""
-    return cache.get(f"licensing-version:{organisation_id}", 0)
+    return version_of(f"licensing-version:{organisation_id}")
 
 
-def _licensing_changed(organisation_id: int) -> None:
-    # Bumped now and again after the commit, so that a size computed in between (from the
-    # data before the commit) is not kept.
-    key = f"licensing-version:{organisation_id}"
-
-    def bump() -> None:
-        cache.add(key, 0, None)
-        cache.incr(key)
-
-    bump()
-    transaction.on_commit(bump)
+def licensing_changed(organisation_id: int) -> None:
+    version_changed(f"licensing-version:{organisation_id}")
 
 
 def catalogue() -> dict[str, Product]:
@@ -180,7 +171,7 @@ def license_change(
         if problems:
             raise AssignmentRefused(problems)
         _apply(organisation, by_user, current, final, products, subscriptions, delta, actor, source)
-        _licensing_changed(organisation.pk)
+        licensing_changed(organisation.pk)
     return final
 
 
@@ -225,7 +216,7 @@ def users_upsert(*, organisation: Organisation, rows: list[UserRow]) -> int:
 
     A row without a phone number (None) keeps the number an existing user has.
     """
-    _licensing_changed(organisation.pk)
+    licensing_changed(organisation.pk)
     for with_phone in (True, False):
         group = [row for row in rows if (row.phone_number is not None) == with_phone]
         if not group:

@@ -45,6 +45,16 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_process_copies_from_another_test():
+    # Each test's database is rolled back, and on_commit never runs in most of them: the rate
+    # cards and pool sizes a process keeps must not outlive the test that loaded them.
+    from usage.services import pools, rates
+
+    rates._TABLES.clear()
+    pools._SIZES.clear()
+
+
+@pytest.fixture(autouse=True)
 def _ledger_invariants_hold(request):
     """After every test that touches the database, the ledger invariants hold (DESIGN.md)."""
     marker = request.node.get_closest_marker("django_db")

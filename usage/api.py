@@ -58,15 +58,18 @@ def authorize(request: HttpRequest, payload: AuthorizeIn):
         to=payload.to,
         from_=payload.from_,
     )
-    return {
-        "allowed": decision.allowed,
-        "authorization_id": decision.authorization_id,
-        "funded_by": decision.funded_by,
-        "max_seconds": decision.max_seconds,
-        "rate_per_minute": f"{decision.rate_per_minute:.4f}",
-        "currency": decision.currency,
-        "reason": decision.reason,
-    }
+    # Built in the documented shape (AuthorizeOut): not validated again on the call path.
+    return JsonResponse(
+        {
+            "allowed": decision.allowed,
+            "authorization_id": decision.authorization_id,
+            "funded_by": decision.funded_by,
+            "max_seconds": decision.max_seconds,
+            "rate_per_minute": f"{decision.rate_per_minute:.4f}",
+            "currency": decision.currency,
+            "reason": decision.reason,
+        }
+    )
 
 
 class RecordsIn(Schema):

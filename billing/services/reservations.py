@@ -23,17 +23,6 @@ def available(account: CreditAccount) -> Decimal:
     return max(account.balance - account.reserved, Decimal(0))
 
 
-def funds_available(*, organisation_id: int) -> Decimal:
-    """What the organisation's account has available now, read without a lock (to size a call
-    that holds nothing)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT balance - reserved FROM billing_creditaccount WHERE organisation_id = %s",
-            [organisation_id],
-        )
-        return max(cursor.fetchone()[0], Decimal(0))
-
-
 @dataclass
 class Hold:
     """The organisation's account, locked for this transaction, and what it has available."""

@@ -26,7 +26,8 @@ def test_amounts_as_typed_or_as_shown(text, amount):
 
 
 @pytest.mark.parametrize(
-    "text", ["12,50", "1,25,000", "1,2500.00", "1e3", "1_000", "NaN", "", "$5"]
+    "text",
+    ["12,50", "1,25,000", "1,2500.00", "1e3", "1_000", "NaN", "", "$5", "\u0661\u0662\u0665\u0660"],
 )
 def test_other_text_is_not_an_amount(text):
     with pytest.raises(BillingError, match="amount such as") as refused:

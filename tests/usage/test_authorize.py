@@ -52,6 +52,13 @@ def test_a_partly_used_pool_then_credits(platform, person, rated):
     grant(rated, "0.46")  # buys 21 minutes to London (+4420) at 0.0210
     body = ask(platform, "ana@contoso.example")
     assert body["funded_by"] == "plan_minutes" and body["max_seconds"] == 60 * (10 + 21)
+    # The 21 minutes beyond the pool are held (0.441, rounded up), so a second call cannot
+    # spend them too.
+    assert Reservation.objects.get(code=body["authorization_id"]).amount == Decimal("0.45")
+    assert available(account_of(rated)) == Decimal("0.01")
+    second = ask(platform, "ana@contoso.example")
+    assert second["funded_by"] == "plan_minutes" and second["max_seconds"] == 60 * 10
+    assert Reservation.objects.count() == 1
 
 
 def test_credits_when_no_plan_covers_it(platform, person, rated):

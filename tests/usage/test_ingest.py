@@ -122,11 +122,19 @@ def test_replays_are_duplicates_and_charge_nothing(platform, person, rated):
 
 
 def test_text_is_stored_exactly_as_sent(platform, person, rated):
-    """Records and ledger entries are written with COPY: quotes, commas, tabs, newlines,
-    backslashes and empty strings must come back unchanged, and a debt entry's lot as NULL."""
+    """Records and ledger entries are written with COPY: quotes, commas, backslashes, non-ASCII
+    and empty strings must come back unchanged, and a debt entry's lot as NULL; control
+    characters (NUL above all) are refused for that record alone."""
     person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
     grant(rated, "0.05")
-    odd = 'a,"b"\tc\nd\\e \\N'
+    bad = [call("nul\x00"), call("tab", conference_id="a\tb"), call("nl", authorization_id="x\ny")]
+    refused = results(platform("/usage/records", {"records": bad}))
+    assert [r["error"] for r in refused] == [
+        "id: no control characters",
+        "conference_id: no control characters",
+        "authorization_id: no control characters",
+    ]
+    odd = 'a,"b" c;d\\e \\N é \\.'
     batch = {"records": [call(odd, conference_id=odd), call("plain", conference_id="")]}
     assert [r["status"] for r in results(platform("/usage/records", batch))] == ["rated"] * 2
     record = UsageRecord.objects.get(record_id=odd)

@@ -21,13 +21,11 @@ from django.utils import timezone
 from billing.money import quantum
 from billing.services.reservations import (
     account_held,
-    funds_available,
     reservation_open,
     reservation_open_if_available,
 )
 from credits_portal.models import Organisation
 from licensing.selectors import Holder, holder_of
-from licensing.services import effective_skus
 from usage.models import FundedBy
 from usage.services import rating
 from usage.services.pools import month_of, pool_state
@@ -57,7 +55,7 @@ def call_authorize(
     if user is None:
         refused.reason = "unknown_user"
         return refused
-    skus = effective_skus(user.skus, rating.products())
+    skus = rating.held(user.skus)
     if reason := rating.license_refusal(call_type, skus):
         refused.reason = reason
         return refused
@@ -79,18 +77,10 @@ def call_authorize(
         return refused
     call = _Call(organisation, user, call_type, to, from_, per_minute)
     cap = settings.AUTHORIZATION_MAX_SECONDS
-    paid_by_credits = beyond == FundedBy.CREDITS and per_minute > 0
-    if paid_by_credits and pool_left == 0:
-        return _credit_funded(call)
-    if paid_by_credits and 60 * pool_left < cap:
-        # The pool pays first: nothing is held, the credits only lengthen the call.
-        credit_minutes = int(funds_available(organisation_id=organisation.pk) / per_minute)
-    elif paid_by_credits:
-        credit_minutes = 0  # the pool alone covers the longest call allowed
-    else:
-        # Overage has no ceiling and a free destination costs nothing: only the cap limits it.
-        credit_minutes = 0 if beyond is None else math.inf
-    max_seconds = int(min(cap, 60 * (pool_left + credit_minutes)))
+    if beyond == FundedBy.CREDITS and per_minute > 0 and 60 * pool_left < cap:
+        return _credit_funded(call, pool_left)
+    # The pool alone; or the pool covers the cap, overage has no ceiling, the call costs nothing.
+    max_seconds = min(cap, 60 * pool_left) if beyond is None else cap
     return _allow(call, FundedBy.PLAN_MINUTES if pool_left else beyond, max_seconds)
 
 
@@ -104,39 +94,43 @@ class _Call:
     per_minute: Decimal
 
 
-def _credit_funded(call: _Call) -> Decision:
+def _credit_funded(call: _Call, pool_left: int) -> Decision:
+    """Credits pay for the call beyond what is left in its pool: that part is held."""
     currency = str(call.organisation.currency)
     cap = settings.AUTHORIZATION_MAX_SECONDS
+    funded_by = FundedBy.PLAN_MINUTES if pool_left else FundedBy.CREDITS
     # Usually the balance funds the longest call allowed: hold that in one statement.
-    decision = _allow(call, FundedBy.CREDITS, cap)
+    decision = _allow(call, funded_by, cap)
     if reservation_open_if_available(
         organisation_id=call.organisation.pk,
         code=decision.authorization_id,
-        amount=_cost(call.per_minute, cap, currency),
+        amount=_cost(call.per_minute, cap - 60 * pool_left, currency),
         expires_at=_expiry(cap),
     ):
         return decision
-    # Otherwise the call gets what the available funds buy, decided under the account's lock.
+    # Otherwise the call gets what the pool and the available funds buy, under the account lock.
     with account_held(call.organisation.pk) as hold:
-        minutes = int(hold.available / call.per_minute)
+        minutes = pool_left + int(hold.available / call.per_minute)
         if minutes < 1:
             return Decision(
                 False, "insufficient_balance", rate_per_minute=call.per_minute, currency=currency
             )
         max_seconds = min(cap, 60 * minutes)
-        decision = _allow(call, FundedBy.CREDITS, max_seconds)
-        reservation_open(
-            hold=hold,
-            code=decision.authorization_id,
-            amount=min(_cost(call.per_minute, max_seconds, currency), hold.available),
-            expires_at=_expiry(max_seconds),
-        )
+        decision = _allow(call, funded_by, max_seconds)
+        amount = min(_cost(call.per_minute, max_seconds - 60 * pool_left, currency), hold.available)
+        if amount > 0:
+            reservation_open(
+                hold=hold,
+                code=decision.authorization_id,
+                amount=amount,
+                expires_at=_expiry(max_seconds),
+            )
         return decision
 
 
 def _cost(per_minute: Decimal, seconds: int, currency: str) -> Decimal:
-    """What a call of `seconds` can cost at most: whole minutes, rounded up to the minor unit."""
-    cost = per_minute * math.ceil(seconds / 60)
+    """What `seconds` of a call can cost at most: whole minutes, rounded up to the minor unit."""
+    cost = per_minute * math.ceil(max(seconds, 0) / 60)
     return cost.quantize(quantum(currency), rounding=ROUND_UP)
 
 

@@ -9,6 +9,7 @@ per record.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -26,14 +27,14 @@ from credits_portal.db import copy_rows
 from credits_portal.models import Organisation
 from licensing.exceptions import LicensingError
 from licensing.selectors import Holder, holders_of
-from licensing.services import effective_skus
 from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, PoolUsage, UsageRecord
 from usage.services import rating
-from usage.services.pools import month_of, pool_size
-from usage.services.rates import RateTable, country_of, rate_table
+from usage.services.pools import month_of, pool_size_now
+from usage.services.rates import RateTable, country_of
 
 MAX_BATCH = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL text cannot hold NUL; none belongs in an id
 CALL_TYPES = {CallType.OUTBOUND, CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN}
 
 
@@ -84,6 +85,10 @@ class Rejected(Exception):
 def _parse(index: int, raw: object) -> _Parsed:
     if not isinstance(raw, dict):
         raise Rejected("a record is a JSON object")
+    for name in ("id", "user", "authorization_id", "conference_id"):
+        value = raw.get(name)
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise Rejected(f"{name}: no control characters")
     record_id = raw.get("id")
     if not isinstance(record_id, str) or not record_id.strip() or len(record_id) > 100:
         raise Rejected("id: a string of 1 to 100 characters")
@@ -209,9 +214,8 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 item.id, "rejected", error="user: no such user in this organisation"
             )
     parsed = [p for p in parsed if p.user is not None]
-    products = rating.products()
-    licenses = {skus: effective_skus(skus, products) for skus in {u.skus for u in users.values()}}
-    rates = rate_table(currency)
+    licenses = {skus: rating.held(skus) for skus in {u.skus for u in users.values()}}
+    rates = RateTable(currency)  # the card as it is now: it prices what is charged
     with transaction.atomic():
         # The account's lock serialises this organisation's batches: the duplicate check below
         # and the insert after it cannot interleave with another batch's.
@@ -296,7 +300,7 @@ def _pool(organisation, pools: dict, month, category: str, country: str) -> list
             organisation=organisation, month=month, category=category, country=country
         )
         row = PoolUsage.objects.select_for_update().get(pk=row.pk)
-        pools[key] = [pool_size(organisation, category, country), row.used, row.used]
+        pools[key] = [pool_size_now(organisation, category, country), row.used, row.used]
     return pools[key]
 
 

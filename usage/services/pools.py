@@ -6,6 +6,7 @@ counted in `PoolUsage`, which a new month starts from zero.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -37,26 +38,31 @@ def covering_skus(category: str) -> set[str]:
     return skus
 
 
-_SIZES: dict[str, int] = {}  # this process's copy of the shared cache's sizes
+_SIZES: dict[str, tuple[float, int]] = {}  # this process's copy: (when, minutes)
+SIZE_SECONDS = 60  # catalogue edits (minute allotments) reach the cached sizes within this
 
 
 def pool_size(organisation: Organisation, category: str, country: str = "") -> int:
-    """Minutes the licenses held now give this pool; cached (in the shared cache, and in this
-    process) under the licensing version, which changes whenever licenses or users change."""
+    """Minutes the licenses held now give this pool, as the call path and the pages see it:
+    cached under the licensing version (new whenever licenses or users change), for at most a
+    minute in this process. Ingest, which charges, counts with `pool_size_now`."""
     key = f"pool-size:{organisation.pk}:{licensing_version(organisation.pk)}:{category}:{country}"
-    size = _SIZES.get(key)
+    now = time.monotonic()
+    kept = _SIZES.get(key)
+    if kept is not None and now - kept[0] < SIZE_SECONDS:
+        return kept[1]
+    size = cache.get(key)
     if size is None:
-        size = cache.get(key)
-        if size is None:
-            size = _pool_size(organisation, category, country)
-            cache.set(key, size, 3600)
-        if len(_SIZES) > 10_000:  # sizes of old versions are never asked again
-            _SIZES.clear()
-        _SIZES[key] = size
+        size = pool_size_now(organisation, category, country)
+        cache.set(key, size, SIZE_SECONDS)
+    if len(_SIZES) > 10_000:  # sizes of old versions are never asked again
+        _SIZES.clear()
+    _SIZES[key] = (now, size)
     return size
 
 
-def _pool_size(organisation: Organisation, category: str, country: str) -> int:
+def pool_size_now(organisation: Organisation, category: str, country: str = "") -> int:
+    """Minutes the licenses held give this pool, counted from the database now."""
     allotments = _allotments(category)
     size = 0
     for allotment in allotments:

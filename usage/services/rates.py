@@ -9,9 +9,9 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 import phonenumbers
-from django.core.cache import cache
 from django.db import transaction
 
+from credits_portal.versions import version_changed, version_of
 from usage.models import CallType, Rate
 
 
@@ -52,45 +52,31 @@ class RateTable:
         return None
 
 
-_TABLES: dict[str, tuple[int, float, RateTable]] = {}
+# Authorization's copy of each currency's card, in this process: (version, checked at, table).
+_TABLES: dict[str, tuple[str, float, RateTable]] = {}
 
 
 def _version_key(currency: str) -> str:
     return f"rate-card-version:{currency}"
 
 
-def rate_table(currency: str, *, max_age: float = 0) -> RateTable:
-    """The currency's rate card, kept in this process until it changes (its version, in the
-    shared cache, is bumped after every change commits). With `max_age`, a table checked that
-    many seconds ago is used without asking the cache again."""
+def rate_for(currency: str, call_type: str, number: str) -> Rate | None:
+    """The rate of the longest prefix of `number` for this type, for authorizing a call (it
+    sizes the call and its hold; ingest, which charges, reads the card itself). From a copy
+    kept in this process and checked against the card's version at most a second ago."""
     now = time.monotonic()
     kept = _TABLES.get(currency)
-    if kept is not None and now - kept[1] < max_age:
-        return kept[2]
-    version = cache.get(_version_key(currency), 0)
-    table = kept[2] if kept is not None and kept[0] == version else RateTable(currency)
-    _TABLES[currency] = (version, now, table)
-    return table
+    if kept is None or now - kept[1] >= 1.0:
+        version = version_of(_version_key(currency))
+        table = kept[2] if kept is not None and kept[0] == version else RateTable(currency)
+        kept = _TABLES[currency] = (version, now, table)
+    return kept[2].find(call_type, number)
 
 
 def rate_card_changed(currency: str) -> None:
-    """Every process reloads the card on its next use. Bumped now and again after the commit,
-    so that a table loaded in between (from the card before the commit) is not kept."""
-
-    def bump() -> None:
-        key = _version_key(currency)
-        cache.add(key, 0, None)
-        cache.incr(key)
-
-    bump()
-    transaction.on_commit(bump)
+    """Every process reloads the card for its next authorization."""
+    version_changed(_version_key(str(currency)))
     _TABLES.pop(str(currency), None)
-
-
-def rate_for(currency: str, call_type: str, number: str) -> Rate | None:
-    """The rate of the longest prefix of `number` for this type, for authorizing a call: from a
-    card at most a second old in other processes (ingest, which charges, always checks)."""
-    return rate_table(currency, max_age=1.0).find(call_type, number)
 
 
 def parse_rate_card(text: str) -> list[tuple[str, str, Decimal]]:

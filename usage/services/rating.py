@@ -30,6 +30,12 @@ def products():
     return _cached("catalogue", catalogue)
 
 
+def held(skus: frozenset[str]) -> frozenset[str]:
+    """What these assigned SKUs amount to, bundles expanded (for the catalogue of the minute)."""
+    key = "held:" + ",".join(sorted(skus))
+    return _cached(key, lambda: frozenset(effective_skus(set(skus), products())))
+
+
 def pool_licenses(category: str) -> set[str]:
     return _cached(f"covering:{category}", lambda: covering_skus(category))
 
