@@ -30,9 +30,12 @@ def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[S
     columns = ", ".join(quote(f.column) for f in found)
     nullable = ", ".join(quote(f.column) for f in found if f.null)
     options = f"FORMAT csv, FORCE_NULL ({nullable})" if nullable else "FORMAT csv"
-    buffer.seek(0)
+    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN ({options})"
     with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN ({options})", buffer
-        )
+        if hasattr(cursor, "copy_expert"):  # psycopg2
+            buffer.seek(0)
+            cursor.copy_expert(sql, buffer)
+        else:  # psycopg 3, which Django prefers when it is installed
+            with cursor.copy(sql) as copy:
+                copy.write(buffer.getvalue())
     return count
