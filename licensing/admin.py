@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from licensing.models import AssignmentEvent, DirectoryUser, MinuteAllotment, Product, Subscription
+from licensing.services import licensing_changed
 
 
 class MinuteAllotmentInline(admin.TabularInline):
@@ -27,6 +28,14 @@ class DirectoryUserAdmin(admin.ModelAdmin):
     list_display = ["upn", "display_name", "organisation", "usage_location"]
     list_filter = ["organisation", "usage_location"]
     search_fields = ["upn", "display_name"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        licensing_changed(obj.organisation_id)  # a usage location sizes pools and prices calls
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting here would bypass the seat counts and the usage history that refers to users.
+        return False
 
 
 @admin.register(AssignmentEvent)

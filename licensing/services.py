@@ -22,9 +22,10 @@ from licensing.validation import UserRow
 MAX_SEATS = 1_000_000
 
 
-def licensing_version(organisation_id: int) -> str:
-    """Changes whenever the organisation's licenses or users change: a key for derived caches."""
-    return version_of(f"licensing-version:{organisation_id}")
+def licensing_version(organisation_id: int, *, max_age: float = 0) -> str:
+    """Changes whenever the organisation's licenses or users change: a key for derived caches
+    (see `version_of` for `max_age`)."""
+    return version_of(f"licensing-version:{organisation_id}", max_age=max_age)
 
 
 def licensing_changed(organisation_id: int) -> None:

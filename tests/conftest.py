@@ -48,10 +48,13 @@ def _fast_password_hashing(settings):
 def _no_process_copies_from_another_test():
     # Each test's database is rolled back, and on_commit never runs in most of them: the rate
     # cards and pool sizes a process keeps must not outlive the test that loaded them.
-    from usage.services import pools, rates
+    from credits_portal import versions
+    from usage.services import authorize, pools, rates
 
+    versions._SEEN.clear()
     rates._TABLES.clear()
     pools._SIZES.clear()
+    authorize._CALLERS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from billing.services.reservations import (
 )
 from credits_portal.models import Organisation
 from licensing.selectors import Holder, holder_of
+from licensing.services import licensing_version
 from usage.models import FundedBy
 from usage.services import rating
 from usage.services.pools import month_of, pool_state
@@ -51,7 +52,7 @@ def call_authorize(
 ) -> Decision:
     currency = str(organisation.currency)
     refused = Decision(False, "", currency=currency)
-    user = holder_of(organisation_id=organisation.pk, upn=upn)
+    user = _caller(organisation.pk, upn)
     if user is None:
         refused.reason = "unknown_user"
         return refused
@@ -82,6 +83,21 @@ def call_authorize(
     # The pool alone; or the pool covers the cap, overage has no ceiling, the call costs nothing.
     max_seconds = min(cap, 60 * pool_left) if beyond is None else cap
     return _allow(call, FundedBy.PLAN_MINUTES if pool_left else beyond, max_seconds)
+
+
+_CALLERS: dict[tuple[int, str, str], Holder | None] = {}  # this process's copy
+
+
+def _caller(organisation_id: int, upn: str) -> Holder | None:
+    """The caller and their licenses under the organisation's licensing version as read at most
+    a second ago: a change reaches authorization within that second (ingest reads them itself)."""
+    upn = upn.strip().lower()
+    key = (organisation_id, licensing_version(organisation_id, max_age=1.0), upn)
+    if key not in _CALLERS:
+        if len(_CALLERS) > 100_000:  # callers of old versions are never asked again
+            _CALLERS.clear()
+        _CALLERS[key] = holder_of(organisation_id=organisation_id, upn=upn)
+    return _CALLERS[key]
 
 
 @dataclass

@@ -44,9 +44,10 @@ SIZE_SECONDS = 60  # catalogue edits (minute allotments) reach the cached sizes 
 
 def pool_size(organisation: Organisation, category: str, country: str = "") -> int:
     """Minutes the licenses held now give this pool, as the call path and the pages see it:
-    cached under the licensing version (new whenever licenses or users change), for at most a
-    minute in this process. Ingest, which charges, counts with `pool_size_now`."""
-    key = f"pool-size:{organisation.pk}:{licensing_version(organisation.pk)}:{category}:{country}"
+    cached under the licensing version (new whenever licenses or users change, read at most a
+    second ago), for at most a minute. Ingest, which charges, counts with `pool_size_now`."""
+    version = licensing_version(organisation.pk, max_age=1.0)
+    key = f"pool-size:{organisation.pk}:{version}:{category}:{country}"
     now = time.monotonic()
     kept = _SIZES.get(key)
     if kept is not None and now - kept[0] < SIZE_SECONDS:

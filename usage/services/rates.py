@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -52,8 +51,8 @@ class RateTable:
         return None
 
 
-# Authorization's copy of each currency's card, in this process: (version, checked at, table).
-_TABLES: dict[str, tuple[str, float, RateTable]] = {}
+# Authorization's copy of each currency's card, in this process: (version, table).
+_TABLES: dict[str, tuple[str, RateTable]] = {}
 
 
 def _version_key(currency: str) -> str:
@@ -63,14 +62,12 @@ def _version_key(currency: str) -> str:
 def rate_for(currency: str, call_type: str, number: str) -> Rate | None:
     """The rate of the longest prefix of `number` for this type, for authorizing a call (it
     sizes the call and its hold; ingest, which charges, reads the card itself). From a copy
-    kept in this process and checked against the card's version at most a second ago."""
-    now = time.monotonic()
+    kept in this process, of the card's version as read at most a second ago."""
+    version = version_of(_version_key(currency), max_age=1.0)
     kept = _TABLES.get(currency)
-    if kept is None or now - kept[1] >= 1.0:
-        version = version_of(_version_key(currency))
-        table = kept[2] if kept is not None and kept[0] == version else RateTable(currency)
-        kept = _TABLES[currency] = (version, now, table)
-    return kept[2].find(call_type, number)
+    if kept is None or kept[0] != version:
+        kept = _TABLES[currency] = (version, RateTable(currency))
+    return kept[1].find(call_type, number)
 
 
 def rate_card_changed(currency: str) -> None:
