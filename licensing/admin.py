@@ -29,7 +29,12 @@ class DirectoryUserAdmin(admin.ModelAdmin):
     list_filter = ["organisation", "usage_location"]
     search_fields = ["upn", "display_name"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A user stays in their organisation: their licenses and usage belong to it.
+        return ["organisation"] if obj is not None else []
+
     def save_model(self, request, obj, form, change):
+        obj.upn = obj.upn.strip().lower()  # as every other door stores it
         super().save_model(request, obj, form, change)
         licensing_changed(obj.organisation_id)  # a usage location sizes pools and prices calls
 

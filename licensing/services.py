@@ -217,30 +217,31 @@ def users_upsert(*, organisation: Organisation, rows: list[UserRow]) -> int:
 
     A row without a phone number (None) keeps the number an existing user has.
     """
-    licensing_changed(organisation.pk)
-    for with_phone in (True, False):
-        group = [row for row in rows if (row.phone_number is not None) == with_phone]
-        if not group:
-            continue
-        update = ["display_name", "usage_location", "updated_at"] + (
-            ["phone_number"] if with_phone else []
-        )
-        DirectoryUser.objects.bulk_create(
-            [
-                DirectoryUser(
-                    organisation=organisation,
-                    upn=row.upn,
-                    display_name=row.display_name,
-                    usage_location=row.usage_location,
-                    phone_number=row.phone_number or "",
-                )
-                for row in group
-            ],
-            update_conflicts=True,
-            unique_fields=["organisation", "upn"],
-            update_fields=update,
-            batch_size=2000,
-        )
+    with transaction.atomic():  # the version is renewed after these rows commit
+        licensing_changed(organisation.pk)
+        for with_phone in (True, False):
+            group = [row for row in rows if (row.phone_number is not None) == with_phone]
+            if not group:
+                continue
+            update = ["display_name", "usage_location", "updated_at"] + (
+                ["phone_number"] if with_phone else []
+            )
+            DirectoryUser.objects.bulk_create(
+                [
+                    DirectoryUser(
+                        organisation=organisation,
+                        upn=row.upn,
+                        display_name=row.display_name,
+                        usage_location=row.usage_location,
+                        phone_number=row.phone_number or "",
+                    )
+                    for row in group
+                ],
+                update_conflicts=True,
+                unique_fields=["organisation", "upn"],
+                update_fields=update,
+                batch_size=2000,
+            )
     return len(rows)
 
 

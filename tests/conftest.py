@@ -49,9 +49,10 @@ def _no_process_copies_from_another_test():
     # Each test's database is rolled back, and on_commit never runs in most of them: the rate
     # cards and pool sizes a process keeps must not outlive the test that loaded them.
     from credits_portal import versions
-    from usage.services import authorize, pools, rates
+    from usage.services import authorize, pools, rates, rating
 
     versions._SEEN.clear()
+    rating._RECENT.clear()
     rates._TABLES.clear()
     pools._SIZES.clear()
     authorize._CALLERS.clear()

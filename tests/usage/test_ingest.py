@@ -87,6 +87,22 @@ def test_a_call_the_plan_covers_costs_nothing(platform, person, rated):
     assert not LedgerEntry.objects.filter(kind="usage").exists()
 
 
+def test_ingest_rates_with_the_catalogue_as_it_is_now(platform, person, rated):
+    """Authorization may use a copy of the catalogue a minute old; what is charged may not."""
+    from licensing.models import Product
+
+    person("ana", "US", "E5")
+    grant(rated, "10")
+    refused = call_authorize(
+        organisation=rated, upn="ana@contoso.example", call_type="outbound", to=MANCHESTER
+    )
+    assert refused.reason == "no_credits_license"  # and this process now keeps the catalogue
+    e5 = Product.objects.get(sku="E5")
+    e5.includes.add(Product.objects.get(sku="COMMS_CREDITS"))  # an operator's edit of the bundle
+    (result,) = results(platform("/usage/records", {"records": [call("c1")]}))
+    assert (result["status"], result["funded_by"], result["charge"]) == ("rated", "credits", "0.07")
+
+
 def test_sms_is_one_message_at_the_sms_rate(platform, person, rated):
     person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
     grant(rated, "1")

@@ -56,7 +56,8 @@ def call_authorize(
     if user is None:
         refused.reason = "unknown_user"
         return refused
-    skus = rating.held(user.skus)
+    rules = rating.rules_recent()
+    skus = rules.held(user.skus)
     if reason := rating.license_refusal(call_type, skus):
         refused.reason = reason
         return refused
@@ -68,7 +69,7 @@ def call_authorize(
     refused.rate_per_minute = per_minute
     category = rating.category_of(call_type, user.usage_location, country_of(to))
     pool_left = 0
-    if rating.plan_covers(category, skus):
+    if rules.plan_covers(category, skus):
         pool_left = pool_state(
             organisation, category, user.usage_location, month_of(timezone.now())
         ).left
@@ -86,6 +87,7 @@ def call_authorize(
 
 
 _CALLERS: dict[tuple[int, str, str], Holder | None] = {}  # this process's copy
+_UNSEEN = object()
 
 
 def _caller(organisation_id: int, upn: str) -> Holder | None:
@@ -93,11 +95,12 @@ def _caller(organisation_id: int, upn: str) -> Holder | None:
     a second ago: a change reaches authorization within that second (ingest reads them itself)."""
     upn = upn.strip().lower()
     key = (organisation_id, licensing_version(organisation_id, max_age=1.0), upn)
-    if key not in _CALLERS:
+    caller = _CALLERS.get(key, _UNSEEN)
+    if caller is _UNSEEN:
         if len(_CALLERS) > 100_000:  # callers of old versions are never asked again
             _CALLERS.clear()
-        _CALLERS[key] = holder_of(organisation_id=organisation_id, upn=upn)
-    return _CALLERS[key]
+        caller = _CALLERS[key] = holder_of(organisation_id=organisation_id, upn=upn)
+    return caller
 
 
 @dataclass

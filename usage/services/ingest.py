@@ -214,7 +214,7 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 item.id, "rejected", error="user: no such user in this organisation"
             )
     parsed = [p for p in parsed if p.user is not None]
-    licenses = {skus: rating.held(skus) for skus in {u.skus for u in users.values()}}
+    rules = rating.rules_now()  # the catalogue as it is now: it decides what is charged
     rates = RateTable(currency)  # the card as it is now: it prices what is charged
     with transaction.atomic():
         # The account's lock serialises this organisation's batches: the duplicate check below
@@ -230,7 +230,7 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 results[item.index] = _done(existing[item.id], "duplicate")
                 continue
             try:
-                record = _rate(organisation, item, licenses[item.user.skus], rates, pools)
+                record = _rate(organisation, item, rules, rates, pools)
             except Rejected as exc:
                 results[item.index] = Result(item.id, "rejected", error=str(exc))
                 continue
@@ -304,8 +304,11 @@ def _pool(organisation, pools: dict, month, category: str, country: str) -> list
     return pools[key]
 
 
-def _rate(organisation, item: _Parsed, skus: set[str], rates: RateTable, pools: dict) -> _Rated:
+def _rate(
+    organisation, item: _Parsed, rules: rating.Rules, rates: RateTable, pools: dict
+) -> _Rated:
     currency = str(organisation.currency)
+    skus = rules.held(item.user.skus)
     user_country = item.user.usage_location
     to_country = country_of(item.to_number)
     rate = rates.find(item.type, item.to_number)
@@ -315,11 +318,11 @@ def _rate(organisation, item: _Parsed, skus: set[str], rates: RateTable, pools: 
     category = rating.category_of(item.type, user_country, to_country)
     plan = 0
     capability = ""
-    if rating.plan_covers(category, skus):
+    if rules.plan_covers(category, skus):
         country = user_country if category == PoolUsage.Category.DOMESTIC else ""
         pool = _pool(organisation, pools, month_of(item.started_at), category, country)
         plan = min(units, max(pool[0] - pool[1], 0))
-        capability = rating.plan_license(category, skus)
+        capability = rules.plan_license(category, skus)
     rest = units - plan
     funded_by = FundedBy.PLAN_MINUTES
     if rest:

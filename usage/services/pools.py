@@ -38,7 +38,7 @@ def covering_skus(category: str) -> set[str]:
     return skus
 
 
-_SIZES: dict[str, tuple[float, int]] = {}  # this process's copy: (when, minutes)
+_SIZES: dict[str, tuple[float, int]] = {}  # this process's copy: (counted at, minutes)
 SIZE_SECONDS = 60  # catalogue edits (minute allotments) reach the cached sizes within this
 
 
@@ -48,18 +48,21 @@ def pool_size(organisation: Organisation, category: str, country: str = "") -> i
     second ago), for at most a minute. Ingest, which charges, counts with `pool_size_now`."""
     version = licensing_version(organisation.pk, max_age=1.0)
     key = f"pool-size:{organisation.pk}:{version}:{category}:{country}"
-    now = time.monotonic()
+    now = time.time()
+
+    def fresh(kept) -> bool:  # (counted at, minutes): a copy is as old as its count
+        return kept is not None and now - kept[0] < SIZE_SECONDS
+
     kept = _SIZES.get(key)
-    if kept is not None and now - kept[0] < SIZE_SECONDS:
-        return kept[1]
-    size = cache.get(key)
-    if size is None:
-        size = pool_size_now(organisation, category, country)
-        cache.set(key, size, SIZE_SECONDS)
+    if not fresh(kept):
+        kept = cache.get(key)
+    if not fresh(kept):
+        kept = (now, pool_size_now(organisation, category, country))
+        cache.set(key, kept, SIZE_SECONDS)
     if len(_SIZES) > 10_000:  # sizes of old versions are never asked again
         _SIZES.clear()
-    _SIZES[key] = (now, size)
-    return size
+    _SIZES[key] = kept
+    return kept[1]
 
 
 def pool_size_now(organisation: Organisation, category: str, country: str = "") -> int:

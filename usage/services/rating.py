@@ -4,51 +4,66 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 
 from credits_portal.models import Organisation
-from licensing.models import Assignment, DirectoryUser
+from licensing.models import Assignment, DirectoryUser, Product
 from licensing.services import catalogue, effective_skus
 from usage.models import CallType, FundedBy, PoolUsage
 from usage.services.pools import covering_skus
 
 Category = PoolUsage.Category
-_CACHE: dict[str, tuple[float, object]] = {}
-CACHE_SECONDS = 60
+RECENT_SECONDS = 60  # how old the call path's copy of the catalogue may be
 
 
-def _cached(key: str, build):
-    # The catalogue changes when an operator edits it, not per call: a minute's cache is enough.
+@dataclass
+class Rules:
+    """The catalogue's rules at one moment: what bundles include, and which licenses draw on
+    which pool (operators edit them in the admin)."""
+
+    products: dict[str, Product]
+    covering: dict[str, frozenset[str]]
+    _held: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
+
+    def held(self, skus: frozenset[str]) -> frozenset[str]:
+        """What these assigned SKUs amount to, bundles expanded."""
+        if skus not in self._held:
+            self._held[skus] = frozenset(effective_skus(set(skus), self.products))
+        return self._held[skus]
+
+    def plan_covers(self, category: str | None, skus: frozenset[str]) -> bool:
+        return category is not None and bool(skus & self.covering[category])
+
+    def plan_license(self, category: str, skus: frozenset[str]) -> str:
+        held = sorted(skus & self.covering[category])
+        return held[0] if held else ""
+
+
+def rules_now() -> Rules:
+    """From the database now: what ingest, which charges, rates with."""
+    return Rules(catalogue(), {c: frozenset(covering_skus(c)) for c in Category.values})
+
+
+_RECENT: list[tuple[float, Rules]] = []
+
+
+def rules_recent() -> Rules:
+    """This process's copy, at most a minute old: for authorizing calls and sizing holds."""
     now = time.monotonic()
-    hit = _CACHE.get(key)
-    if hit is None or now - hit[0] > CACHE_SECONDS:
-        hit = (now, build())
-        _CACHE[key] = hit
-    return hit[1]
+    if not _RECENT or now - _RECENT[0][0] >= RECENT_SECONDS:
+        _RECENT[:] = [(now, rules_now())]
+    return _RECENT[0][1]
 
 
-def products():
-    return _cached("catalogue", catalogue)
-
-
-def held(skus: frozenset[str]) -> frozenset[str]:
-    """What these assigned SKUs amount to, bundles expanded (for the catalogue of the minute)."""
-    key = "held:" + ",".join(sorted(skus))
-    return _cached(key, lambda: frozenset(effective_skus(set(skus), products())))
-
-
-def pool_licenses(category: str) -> set[str]:
-    return _cached(f"covering:{category}", lambda: covering_skus(category))
-
-
-def licenses_of(users: list[DirectoryUser]) -> dict[int, set[str]]:
+def licenses_of(users: list[DirectoryUser]) -> dict[int, frozenset[str]]:
     """Each user's effective licenses (bundles expanded), in one query."""
-    held: dict[int, set[str]] = {u.pk: set() for u in users}
+    assigned: dict[int, set[str]] = {u.pk: set() for u in users}
     for user_id, sku in Assignment.objects.filter(user__in=users).values_list(
         "user_id", "product__sku"
     ):
-        held[user_id].add(sku)
-    catalogue_now = products()
-    return {pk: effective_skus(skus, catalogue_now) for pk, skus in held.items()}
+        assigned[user_id].add(sku)
+    rules = rules_now()
+    return {pk: rules.held(frozenset(skus)) for pk, skus in assigned.items()}
 
 
 def category_of(call_type: str, user_country: str, to_country: str) -> str | None:
@@ -73,10 +88,6 @@ def license_refusal(call_type: str, skus: set[str]) -> str | None:
     return None if needs in skus else "no_license"
 
 
-def plan_covers(category: str | None, skus: set[str]) -> bool:
-    return category is not None and bool(skus & pool_licenses(category))
-
-
 def after_pool(organisation: Organisation, skus: set[str]) -> str | None:
     """What pays beyond the pool: credits (legacy commerce with the license), overage (new
     commerce), or nothing."""
@@ -87,8 +98,3 @@ def after_pool(organisation: Organisation, skus: set[str]) -> str | None:
 
 def billed_units(kind: str, duration_seconds: int) -> int:
     return 1 if kind == "sms" else max(math.ceil(duration_seconds / 60), 0)
-
-
-def plan_license(category: str, skus: set[str]) -> str:
-    held = sorted(skus & pool_licenses(category))
-    return held[0] if held else ""
