@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
 
 from moneyed import Money, get_currency
 
 from billing.exceptions import BillingError
 
 
+@cache
 def minor_digits(currency: str) -> int:
     """Decimals the currency allows: 2 for USD, 0 for JPY, 3 for KWD."""
     sub_unit = get_currency(str(currency)).sub_unit or 1
     return len(str(sub_unit)) - 1
 
 
+@cache
 def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_digits(currency))
 

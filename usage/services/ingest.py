@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.models import Reservation
-from billing.money import format_money, round_money
+from billing.money import round_money
 from billing.services.ledger import DebitLine, funds_debit_many, lock_account_of
 from billing.services.reservations import reservations_close
 from credits_portal.db import copy_rows
@@ -214,14 +214,13 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 item.id, "rejected", error="user: no such user in this organisation"
             )
     parsed = [p for p in parsed if p.user is not None]
-    rules = rating.rules_now()  # the catalogue as it is now: it decides what is charged
-    rates = RateTable(currency)  # the card as it is now: it prices what is charged
+    # The catalogue and the rate card as they are now: they decide what is charged.
+    batch = _Batch(organisation, rating.rules_now(), RateTable(currency))
     with transaction.atomic():
         # The account's lock serialises this organisation's batches: the duplicate check below
         # and the insert after it cannot interleave with another batch's.
         account = lock_account_of(organisation)
         existing = _recorded(organisation, [p.id for p in parsed])
-        pools: dict[tuple, list] = {}
         new_records: list[_Rated] = []
         debits: list[DebitLine] = []
         settled: list[str] = []
@@ -230,7 +229,7 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                 results[item.index] = _done(existing[item.id], "duplicate")
                 continue
             try:
-                record = _rate(organisation, item, rules, rates, pools)
+                record = _rate(batch, item)
             except Rejected as exc:
                 results[item.index] = Result(item.id, "rejected", error=str(exc))
                 continue
@@ -242,13 +241,13 @@ def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
                         record.charge,
                         UsageRecord.reference_for(record.record_id),
                         f"{CallType(record.type).label} to {record.to_number}, "
-                        f"{format_money(record.charge, currency)}",
+                        f"{record.charge:,} {currency}",  # rounded to the currency at rating
                     )
                 )
             if item.authorization:
                 settled.append(item.authorization)
         copy_rows(UsageRecord, _Rated._fields, new_records)
-        for (month, category, country), (_size, used, start) in pools.items():
+        for (month, category, country), (_size, used, start) in batch.pools.items():
             if used != start:
                 PoolUsage.objects.filter(
                     organisation=organisation, month=month, category=category, country=country
@@ -304,10 +303,23 @@ def _pool(organisation, pools: dict, month, category: str, country: str) -> list
     return pools[key]
 
 
-def _rate(
-    organisation, item: _Parsed, rules: rating.Rules, rates: RateTable, pools: dict
-) -> _Rated:
-    currency = str(organisation.currency)
+@dataclass
+class _Batch:
+    """What every record of one batch is rated with: the rules and the card as they are now."""
+
+    organisation: Organisation
+    rules: rating.Rules
+    rates: RateTable
+    pools: dict = field(default_factory=dict)
+    now: datetime = field(default_factory=timezone.now)
+
+    def __post_init__(self) -> None:
+        self.currency = str(self.organisation.currency)
+
+
+def _rate(batch: _Batch, item: _Parsed) -> _Rated:
+    organisation, rules, rates, pools = batch.organisation, batch.rules, batch.rates, batch.pools
+    currency = batch.currency
     skus = rules.held(item.user.skus)
     user_country = item.user.usage_location
     to_country = country_of(item.to_number)
@@ -353,11 +365,11 @@ def _rate(
         pool_category=category or "",
         rate_per_unit=rate.rate_per_unit,
         rate_prefix=rate.prefix,
-        charge=round_money(Decimal(rest) * rate.rate_per_unit, currency),
+        charge=round_money(rest * rate.rate_per_unit, currency),
         currency=currency,
         funded_by=funded_by,
         capability=capability,
         authorization_code=item.authorization,
         conference_id=item.conference,
-        created_at=timezone.now(),
+        created_at=batch.now,
     )

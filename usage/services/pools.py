@@ -29,13 +29,17 @@ def _allotments(category: str) -> list[MinuteAllotment]:
     return list(MinuteAllotment.objects.filter(pool=category).select_related("product"))
 
 
-def covering_skus(category: str) -> set[str]:
-    """Licenses whose holders draw on this pool (bundles that include them too)."""
-    skus = set()
-    for allotment in _allotments(category):
-        skus.add(allotment.product.sku)
-        skus |= set(allotment.product.included_in.values_list("sku", flat=True))
-    return skus
+def covering_skus(products: dict[str, Product]) -> dict[str, set[str]]:
+    """For each pool, the licenses whose holders draw on it, and the bundles that include them
+    (`products` is the catalogue, with what each includes)."""
+    bundles: dict[str, set[str]] = {}
+    for bundle in products.values():
+        for included in bundle.includes.all():
+            bundles.setdefault(included.sku, set()).add(bundle.sku)
+    covering: dict[str, set[str]] = {category: set() for category in Category.values}
+    for category, sku in MinuteAllotment.objects.values_list("pool", "product__sku"):
+        covering[category] |= {sku} | bundles.get(sku, set())
+    return covering
 
 
 _SIZES: dict[str, tuple[float, int]] = {}  # this process's copy: (counted at, minutes)

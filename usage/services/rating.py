@@ -41,7 +41,8 @@ class Rules:
 
 def rules_now() -> Rules:
     """From the database now: what ingest, which charges, rates with."""
-    return Rules(catalogue(), {c: frozenset(covering_skus(c)) for c in Category.values})
+    products = catalogue()
+    return Rules(products, {c: frozenset(s) for c, s in covering_skus(products).items()})
 
 
 _RECENT: list[tuple[float, Rules]] = []
