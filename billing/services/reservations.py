@@ -27,7 +27,7 @@ def available(account: CreditAccount) -> Decimal:
 class Hold:
     """The organisation's account, locked for this transaction, and what it has available."""
 
-    account_id: int
+    organisation_id: int
     available: Decimal
 
 
@@ -50,12 +50,12 @@ def account_held(organisation_id: int) -> Iterator[Hold]:
     relaxed = _relaxed()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, balance - reserved, {relaxed}"  # noqa: S608  (no values in the text)
+            f"SELECT balance - reserved, {relaxed}"  # noqa: S608  (no values in the text)
             " FROM billing_creditaccount WHERE organisation_id = %s FOR UPDATE",
             [organisation_id],
         )
-        account_id, funds, _ = cursor.fetchone()
-        yield Hold(account_id, max(funds, Decimal(0)))
+        funds, _ = cursor.fetchone()
+        yield Hold(organisation_id, max(funds, Decimal(0)))
 
 
 _HOLD_IF_AVAILABLE_SQL = """
@@ -92,32 +92,14 @@ def reservation_open_if_available(
         return cursor.rowcount == 1
 
 
-_OPEN_SQL = """
-WITH held AS (
-    INSERT INTO billing_reservation (code, account_id, amount, status, created_at, expires_at)
-    VALUES (%(code)s, %(account)s, %(amount)s, 'open', %(now)s, %(expires_at)s)
-    RETURNING account_id, amount
-)
-UPDATE billing_creditaccount a SET reserved = a.reserved + held.amount
-FROM held WHERE a.id = held.account_id
-"""
-
-
 def reservation_open(*, hold: Hold, code: str, amount: Decimal, expires_at: datetime) -> None:
     """Hold `amount` for a call inside `account_held` (no more than `hold.available`)."""
     if not Decimal(0) < amount <= hold.available:
         raise ValueError(f"Cannot reserve {amount} of {hold.available} available.")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _OPEN_SQL,
-            {
-                "code": code,
-                "account": hold.account_id,
-                "amount": amount,
-                "now": timezone.now(),
-                "expires_at": expires_at,
-            },
-        )
+    held = reservation_open_if_available(
+        organisation_id=hold.organisation_id, code=code, amount=amount, expires_at=expires_at
+    )
+    assert held, "the account's lock is held and the amount is available"
     hold.available -= amount
 
 

@@ -73,7 +73,6 @@ def rate_for(currency: str, call_type: str, number: str) -> Rate | None:
 def rate_card_changed(currency: str) -> None:
     """Every process reloads the card for its next authorization."""
     version_changed(_version_key(str(currency)))
-    _TABLES.pop(str(currency), None)
 
 
 def parse_rate_card(text: str) -> list[tuple[str, str, Decimal]]:
