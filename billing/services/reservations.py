@@ -99,7 +99,8 @@ def reservation_open(*, hold: Hold, code: str, amount: Decimal, expires_at: date
     held = reservation_open_if_available(
         organisation_id=hold.organisation_id, code=code, amount=amount, expires_at=expires_at
     )
-    assert held, "the account's lock is held and the amount is available"
+    if not held:  # cannot happen under the account's lock with the amount available
+        raise RuntimeError(f"Reservation {code} was not made.")
     hold.available -= amount
 
 
