@@ -23,7 +23,8 @@ router = Router(tags=["usage"])
 
 
 class AuthorizeIn(Schema):
-    user: str = Field(max_length=254)
+    # No control characters: PostgreSQL text cannot hold NUL, and no UPN has any.
+    user: str = Field(max_length=254, pattern=r"^[^\x00-\x1f\x7f]*$")
     type: Literal["outbound", "conference_dial_out", "toll_free_dial_in"]
     to: str = Field(max_length=20)
     from_: str = Field("", alias="from", max_length=20)

@@ -151,6 +151,8 @@ def test_conference_dial_out_uses_the_conference_pool(platform, person):
         {"user": "a@x.example", "type": "fax", "to": UK},
         {"user": "a@x.example", "type": "outbound", "to": "12345"},
         {"type": "outbound", "to": UK},
+        {"user": "a\x00@x.example", "type": "outbound", "to": UK},
+        {"user": "\ud800@x.example", "type": "outbound", "to": UK},
     ],
 )
 def test_malformed_requests_are_422(platform, payload):
