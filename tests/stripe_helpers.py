@@ -61,10 +61,21 @@ def intents_for(payment_code: str) -> list:
     return intents_where(payment=payment_code)
 
 
-def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> tuple[bytes, str]:
-    """A webhook body and its `Stripe-Signature`, signed as Stripe (and localstripe) sign them."""
+def sign(payload: bytes) -> str:
+    """The `Stripe-Signature` Stripe (and localstripe) would send with `payload`."""
     import hashlib
     import hmac
+    import time
+
+    stamp = str(int(time.time()))
+    digest = hmac.new(
+        settings.STRIPE_WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + payload, hashlib.sha256
+    ).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> tuple[bytes, str]:
+    """A webhook body and its `Stripe-Signature`, signed as Stripe (and localstripe) sign them."""
     import time
     import uuid
 
@@ -77,11 +88,34 @@ def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> 
             "data": {"object": obj},
         }
     ).encode()
-    stamp = str(int(time.time()))
-    digest = hmac.new(
-        settings.STRIPE_WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + payload, hashlib.sha256
-    ).hexdigest()
-    return payload, f"t={stamp},v1={digest}"
+    return payload, sign(payload)
+
+
+def foreign_intent(
+    *, amount_minor: int, currency: str, metadata: dict, customer: str | None = None
+) -> dict:
+    """A PaymentIntent someone made directly at the gateway, paid with a good card: not one the
+    portal created. `customer` None is no customer at all."""
+    stripe = gateway.client().v1
+    method = stripe.payment_methods.create(params=card_data(VISA))
+    params = {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "payment_method": method.id,
+        "payment_method_types": ["card"],
+        "confirm": True,
+        "metadata": metadata,
+    }
+    if customer:
+        params["customer"] = customer
+    intent = stripe.payment_intents.create(params=params)
+    assert intent.status == "succeeded"
+    return intent.to_dict()
+
+
+def other_customer() -> str:
+    """A customer at the gateway that is none of ours."""
+    return gateway.client().v1.customers.create(params={"name": "Mallory"}).id
 
 
 def intent_as_dict(intent_id: str) -> dict:
