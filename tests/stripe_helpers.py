@@ -7,7 +7,7 @@ import urllib.request
 
 from django.conf import settings
 
-from billing import gateway
+from billing.gateway.stripe_gateway import client
 
 VISA = "4242424242424242"
 DECLINED = "4000000000000002"  # declined when saved
@@ -24,7 +24,7 @@ def card_data(number: str) -> dict:
 
 def confirm_setup(setup_intent_id: str, number: str, *, authenticate: bool = True):
     """Enter `number` in the card element and confirm; complete 3-D Secure when asked."""
-    stripe = gateway.client().v1
+    stripe = client().v1
     intent = stripe.setup_intents.confirm(
         setup_intent_id, params={"payment_method_data": card_data(number)}
     )
@@ -49,7 +49,7 @@ def authenticate_payment(intent_id: str, client_secret: str, *, success: bool = 
 
 def intents_where(**metadata: str) -> list:
     """Every PaymentIntent at the gateway whose metadata has these values, through every page."""
-    found = gateway.client().v1.payment_intents.list(params={"limit": 100})
+    found = client().v1.payment_intents.list(params={"limit": 100})
     wanted = {key: str(value) for key, value in metadata.items()}
     return [
         pi for pi in found.auto_paging_iter() if wanted.items() <= pi.metadata.to_dict().items()
@@ -96,7 +96,7 @@ def foreign_intent(
 ) -> dict:
     """A PaymentIntent someone made directly at the gateway, paid with a good card: not one the
     portal created. `customer` None is no customer at all."""
-    stripe = gateway.client().v1
+    stripe = client().v1
     method = stripe.payment_methods.create(params=card_data(VISA))
     params = {
         "amount": amount_minor,
@@ -115,8 +115,8 @@ def foreign_intent(
 
 def other_customer() -> str:
     """A customer at the gateway that is none of ours."""
-    return gateway.client().v1.customers.create(params={"name": "Mallory"}).id
+    return client().v1.customers.create(params={"name": "Mallory"}).id
 
 
 def intent_as_dict(intent_id: str) -> dict:
-    return gateway.client().v1.payment_intents.retrieve(intent_id).to_dict()
+    return client().v1.payment_intents.retrieve(intent_id).to_dict()

@@ -210,8 +210,8 @@ def test_a_malformed_signed_event_answers_without_a_500_and_changes_nothing(clie
 
 
 def test_an_unreachable_gateway_asks_stripe_to_send_the_event_again(client, org):
-    from billing.gateway.stripe_gateway import StripeGateway
     from billing.gateway import ConnectionFailed
+    from billing.gateway.stripe_gateway import StripeGateway
 
     card = save_card(org)
     payment = cards.payment_charge(payment=pending_payment(org), card=card)
