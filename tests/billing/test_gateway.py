@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import uuid
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,7 @@ def test_no_service_imports_a_gateway_sdk(module):
 @pytest.mark.django_db
 def test_the_stripe_gateway_answers_plain_dataclasses(org):
     card = save_card(org)
-    payment = cards.payment_start(
-        account=account_of(org), amount="20", form_token=__import__("uuid").uuid4()
-    )
+    payment = cards.payment_start(account=account_of(org), amount="20", form_token=uuid.uuid4())
     payment = cards.payment_charge(payment=payment, card=card)
     answer = gateway.active().payment_retrieve(payment.stripe_payment_intent_id)
     assert isinstance(answer, gateway.GatewayPayment)

@@ -19,6 +19,7 @@ from billing.services.recharge import recharge_run, recharge_sweep
 from tests.billing.recharge_helpers import save_card, turn_on
 from tests.builders import account_of
 from tests.stripe_helpers import (
+    NEEDS_AUTHENTICATION,
     foreign_intent,
     intent_as_dict,
     other_customer,
@@ -71,7 +72,12 @@ def test_a_payment_intent_made_at_the_gateway_for_a_pending_payment_is_ignored(c
     assert account_of(org).balance == D("50.00") and FundLot.objects.count() == 1
 
 
-def test_a_payment_intent_made_at_the_gateway_for_a_recharge_attempt_is_ignored(client, org):
+@pytest.mark.parametrize(
+    "event_type", ["payment_intent.succeeded", "payment_intent.payment_failed"]
+)
+def test_a_payment_intent_made_at_the_gateway_for_a_recharge_attempt_is_ignored(
+    client, org, event_type
+):
     turn_on(org)  # 50.00 above a 20.00 trigger, balance 0: a 70.00 recharge is due
 
     def die_before_charging(*args, **kwargs):
@@ -93,7 +99,7 @@ def test_a_payment_intent_made_at_the_gateway_for_a_recharge_attempt_is_ignored(
         currency="USD",
         metadata={"recharge": str(attempt.code), "organisation": org.slug},
     )
-    body, signature = signed_event("payment_intent.succeeded", forged)
+    body, signature = signed_event(event_type, forged)
     assert post(client, body, signature).status_code == 200
     attempt.refresh_from_db()
     assert attempt.status == "charging" and attempt.stripe_payment_intent_id == ""
@@ -125,8 +131,6 @@ def test_an_intent_of_our_customer_for_another_amount_is_not_attached(client, or
 
 def test_the_event_is_only_a_hint_the_gateway_is_asked_again(client, org):
     """An event that says "succeeded" for our own intent still waiting for authentication."""
-    from tests.stripe_helpers import NEEDS_AUTHENTICATION
-
     card = save_card(org, NEEDS_AUTHENTICATION)
     payment = cards.payment_charge(payment=pending_payment(org), card=card)
     assert payment.status == "action"
