@@ -7,7 +7,7 @@ import urllib.request
 
 from django.conf import settings
 
-from billing import gateway
+from billing.gateway.stripe_gateway import client
 
 VISA = "4242424242424242"
 DECLINED = "4000000000000002"  # declined when saved
@@ -24,7 +24,7 @@ def card_data(number: str) -> dict:
 
 def confirm_setup(setup_intent_id: str, number: str, *, authenticate: bool = True):
     """Enter `number` in the card element and confirm; complete 3-D Secure when asked."""
-    stripe = gateway.client().v1
+    stripe = client().v1
     intent = stripe.setup_intents.confirm(
         setup_intent_id, params={"payment_method_data": card_data(number)}
     )
@@ -49,7 +49,7 @@ def authenticate_payment(intent_id: str, client_secret: str, *, success: bool = 
 
 def intents_where(**metadata: str) -> list:
     """Every PaymentIntent at the gateway whose metadata has these values, through every page."""
-    found = gateway.client().v1.payment_intents.list(params={"limit": 100})
+    found = client().v1.payment_intents.list(params={"limit": 100})
     wanted = {key: str(value) for key, value in metadata.items()}
     return [
         pi for pi in found.auto_paging_iter() if wanted.items() <= pi.metadata.to_dict().items()
@@ -61,10 +61,21 @@ def intents_for(payment_code: str) -> list:
     return intents_where(payment=payment_code)
 
 
-def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> tuple[bytes, str]:
-    """A webhook body and its `Stripe-Signature`, signed as Stripe (and localstripe) sign them."""
+def sign(payload: bytes) -> str:
+    """The `Stripe-Signature` Stripe (and localstripe) would send with `payload`."""
     import hashlib
     import hmac
+    import time
+
+    stamp = str(int(time.time()))
+    digest = hmac.new(
+        settings.STRIPE_WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + payload, hashlib.sha256
+    ).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> tuple[bytes, str]:
+    """A webhook body and its `Stripe-Signature`, signed as Stripe (and localstripe) sign them."""
     import time
     import uuid
 
@@ -77,12 +88,35 @@ def signed_event(event_type: str, obj: dict, *, event_id: str | None = None) -> 
             "data": {"object": obj},
         }
     ).encode()
-    stamp = str(int(time.time()))
-    digest = hmac.new(
-        settings.STRIPE_WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + payload, hashlib.sha256
-    ).hexdigest()
-    return payload, f"t={stamp},v1={digest}"
+    return payload, sign(payload)
+
+
+def foreign_intent(
+    *, amount_minor: int, currency: str, metadata: dict, customer: str | None = None
+) -> dict:
+    """A PaymentIntent someone made directly at the gateway, paid with a good card: not one the
+    portal created. `customer` None is no customer at all."""
+    stripe = client().v1
+    method = stripe.payment_methods.create(params=card_data(VISA))
+    params = {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "payment_method": method.id,
+        "payment_method_types": ["card"],
+        "confirm": True,
+        "metadata": metadata,
+    }
+    if customer:
+        params["customer"] = customer
+    intent = stripe.payment_intents.create(params=params)
+    assert intent.status == "succeeded"
+    return intent.to_dict()
+
+
+def other_customer() -> str:
+    """A customer at the gateway that is none of ours."""
+    return client().v1.customers.create(params={"name": "Mallory"}).id
 
 
 def intent_as_dict(intent_id: str) -> dict:
-    return gateway.client().v1.payment_intents.retrieve(intent_id).to_dict()
+    return client().v1.payment_intents.retrieve(intent_id).to_dict()

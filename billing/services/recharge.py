@@ -1,11 +1,12 @@
 """Auto-recharge: settings, deciding when one is due, and running it so it charges exactly once.
 
 A recharge is a `RechargeAttempt` row, committed before the gateway is called (a partial unique
-index allows one in flight per account). Card recharges are off-session PaymentIntents whose
+index allows one in flight per account). Card recharges are off-session gateway payments whose
 idempotency key is the attempt's code and whose metadata names it; before creating one we look
-for one already made for the attempt, since `localstripe` (and Stripe after 24 hours) would
-otherwise make a second. The lot's reference is the PaymentIntent id, so the worker, a retry and
-the webhook can all record the success and only one lot results.
+for one of the account's customer already made for the attempt, since `localstripe` (and Stripe
+after 24 hours) would otherwise make a second. The success is recorded by
+`billing.services.payments`, whose lot reference is the gateway payment's id, so the worker, a
+retry and the webhook can all record it and only one lot results.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from billing import gateway
 from billing.exceptions import BillingError
-from billing.models import Card, CreditAccount, FundLot, LedgerEntry, RechargeAttempt
-from billing.money import format_money, from_minor_units, parse_amount, to_minor_units
-from billing.services.cards import card_current, customer_ensure, plain, row_for_intent
+from billing.gateway import GatewayPayment, PaymentStatus
+from billing.models import Card, CreditAccount, RechargeAttempt
+from billing.money import format_money, parse_amount, to_minor_units
+from billing.services import payments
+from billing.services.cards import card_current, customer_ensure
 from billing.services.invoices import invoice_issue
-from billing.services.ledger import lock_account, lot_add
+from billing.services.ledger import lock_account
 from billing.services.notifications import notify_later
 from billing.services.purchases import CREDITS_LINE, purchase_amount
 from credits_portal.models import Organisation
@@ -116,10 +119,34 @@ def recharge_resume(*, account: CreditAccount) -> None:
 # --- When one is due ---------------------------------------------------------------------------
 
 
+class NotDue(models.TextChoices):
+    """Why no recharge is due now."""
+
+    OFF = "off", "Auto-recharge is off"
+    SUSPENDED = "suspended", "Suspended"
+    ABOVE_TRIGGER = "above_trigger", "The balance is at or above the trigger"
+    BACKING_OFF = "backing_off", "Waiting after a decline"
+    PAUSED = "paused", "Paused: the most recharges allowed in 24 hours have run"
+    NO_METHOD = "no_method", "No saved card or agreement to pay with"
+
+
 @dataclass
 class Due:
     amount: Decimal | None
-    reason: str  # why not, when amount is None
+    reason: NotDue | None = None  # why not, when amount is None
+    detail: str = ""
+
+    @property
+    def paused(self) -> bool:
+        return self.reason == NotDue.PAUSED
+
+    @property
+    def message(self) -> str:
+        """Why not, for people."""
+        if self.reason is None:
+            return ""
+        label = NotDue(self.reason).label
+        return f"{label}: {self.detail}" if self.detail else str(label)
 
 
 def recharge_amount_due(account: CreditAccount) -> Decimal:
@@ -141,20 +168,20 @@ def recharges_last_day(account: CreditAccount, now=None) -> int:
 def recharge_due(account: CreditAccount, now=None) -> Due:
     now = now or timezone.now()
     if not account.auto_recharge_enabled:
-        return Due(None, "auto-recharge is off")
+        return Due(None, NotDue.OFF)
     if account.recharge_suspended_at:
-        return Due(None, f"suspended: {account.recharge_suspended_reason}")
+        return Due(None, NotDue.SUSPENDED, account.recharge_suspended_reason)
     if account.balance >= account.recharge_trigger:
-        return Due(None, "the balance is at or above the trigger")
+        return Due(None, NotDue.ABOVE_TRIGGER)
     if account.recharge_retry_after and account.recharge_retry_after > now:
         return Due(
-            None, f"waiting after a decline until {account.recharge_retry_after:%Y-%m-%d %H:%M} UTC"
+            None, NotDue.BACKING_OFF, f"until {account.recharge_retry_after:%Y-%m-%d %H:%M} UTC"
         )
     if recharges_last_day(account, now) >= settings.RECHARGE_MAX_PER_DAY:
-        return Due(None, "paused: the most recharges allowed in 24 hours have run")
+        return Due(None, NotDue.PAUSED)
     if not _method_ready(account):
-        return Due(None, "no saved card or agreement to pay with")
-    return Due(recharge_amount_due(account), "")
+        return Due(None, NotDue.NO_METHOD)
+    return Due(recharge_amount_due(account))
 
 
 def recharge_enqueue(account: CreditAccount) -> None:
@@ -214,7 +241,7 @@ def _attempt_start(account_id: int) -> RechargeAttempt | None:
             account = lock_account(CreditAccount(pk=account_id))
             due = recharge_due(account, now)
             if due.amount is None:
-                if due.reason.startswith("paused"):
+                if due.reason == NotDue.PAUSED:
                     _guard_notify(account, now)
                 return None
             return RechargeAttempt.objects.create(
@@ -244,7 +271,7 @@ def _charge(attempt: RechargeAttempt) -> RechargeAttempt:
     )
     if attempt.method == Method.AGREEMENT:
         return _record_agreement(attempt, account)
-    intent = _find_intent(attempt)
+    intent = _find_intent(attempt, account)
     if intent is None:
         card = card_current(account)
         if card is None:
@@ -256,106 +283,74 @@ def _charge(attempt: RechargeAttempt) -> RechargeAttempt:
         try:
             intent = _create_intent(attempt, account, card)
         except gateway.CardError as exc:
-            error = exc.error
-            code = getattr(error, "decline_code", None) or exc.code or "card_declined"
-            intent_id = getattr(getattr(error, "payment_intent", None), "id", "") or ""
-            if intent_id:
-                RechargeAttempt.objects.filter(pk=attempt.pk).update(
-                    stripe_payment_intent_id=intent_id
-                )
-            return _fail(attempt, code, exc.user_message or str(exc), hard=code in HARD_DECLINES)
+            code = exc.decline_code or exc.code or "card_declined"
+            if exc.payment_id:
+                payments.payment_id_save(row=attempt, payment_id=exc.payment_id)
+            return _fail(attempt, code, exc.message, hard=code in HARD_DECLINES)
         except gateway.ConnectionFailed:
-            # Not a decline: the charge may have gone through. The sweep asks Stripe again.
-            log.warning("Stripe unreachable during recharge %s", attempt.code, exc_info=True)
+            # Not a decline: the charge may have gone through. The sweep asks the gateway again.
+            log.warning("gateway unreachable during recharge %s", attempt.code, exc_info=True)
             return attempt
         except gateway.GatewayError as exc:
-            return _fail(
-                attempt, exc.code or "gateway_error", str(exc.user_message or exc), hard=True
-            )
-    RechargeAttempt.objects.filter(pk=attempt.pk).update(stripe_payment_intent_id=intent.id)
-    attempt.stripe_payment_intent_id = intent.id
+            return _fail(attempt, exc.code or "gateway_error", exc.message, hard=True)
+        payments.payment_id_save(row=attempt, payment_id=intent.id)
     return recharge_apply(attempt, intent)
 
 
-def _create_intent(attempt: RechargeAttempt, account: CreditAccount, card: Card):
+def _create_intent(attempt: RechargeAttempt, account: CreditAccount, card: Card) -> GatewayPayment:
     currency = str(account.currency)
-    return gateway.client().v1.payment_intents.create(
-        params={
-            "amount": to_minor_units(attempt.amount, currency),
-            "currency": currency.lower(),
-            "customer": customer_ensure(account),
-            "payment_method": card.stripe_payment_method_id,
-            "payment_method_types": ["card"],
-            "confirm": True,
-            "off_session": True,
-            "metadata": {"recharge": str(attempt.code), "organisation": account.organisation.slug},
-        },
-        options={"idempotency_key": attempt.idempotency_key},
+    return gateway.active().charge_create(
+        amount_minor=to_minor_units(attempt.amount, currency),
+        currency=currency,
+        customer=customer_ensure(account),
+        payment_method=card.stripe_payment_method_id,
+        metadata=payments.payment_metadata(row=attempt, account=account),
+        key=attempt.idempotency_key,
+        off_session=True,
     )
 
 
-def _find_intent(attempt: RechargeAttempt):
-    """The PaymentIntent already made for this attempt: by the saved id, else by metadata."""
-    stripe = gateway.client().v1
+def _find_intent(attempt: RechargeAttempt, account: CreditAccount) -> GatewayPayment | None:
+    """The gateway payment already made for this attempt: by the saved id, else one of the
+    account's customer whose metadata names the attempt (a worker may have died between the
+    gateway's answer and saving its id). A payment anyone else made is never adopted."""
+    gw = gateway.active()
     if attempt.stripe_payment_intent_id:
-        return stripe.payment_intents.retrieve(attempt.stripe_payment_intent_id)
-    # A worker may have died between Stripe's answer and saving its id.
-    page = stripe.payment_intents.list(params={"limit": 100})
-    for _ in range(10):  # the newest thousand at most: the attempt is minutes old
-        for intent in page.data:
-            if plain(intent.metadata).get("recharge") == str(attempt.code):
-                return intent
-        if not page.has_more:
-            return None
-        page = stripe.payment_intents.list(
-            params={"limit": 100, "starting_after": page.data[-1].id}
-        )
-    return None
+        return gw.payment_retrieve(attempt.stripe_payment_intent_id)
+    found = gw.payment_find(
+        customer=account.stripe_customer_id, metadata={"recharge": str(attempt.code)}
+    )
+    if found is not None and not payments.payment_owned(row=attempt, answer=found):
+        return None
+    return found
 
 
-def recharge_apply(attempt: RechargeAttempt, intent) -> RechargeAttempt:
-    """Bring the attempt in line with its PaymentIntent (worker, retry, sweep or webhook)."""
-    if intent.status == "succeeded":
-        return _record_card_success(attempt, intent)
-    if intent.status in ("requires_payment_method", "canceled", "requires_action"):
-        error = plain(intent.last_payment_error)
+def recharge_apply(attempt: RechargeAttempt, intent: GatewayPayment) -> RechargeAttempt:
+    """Bring the attempt in line with its gateway payment (worker, retry, sweep or webhook);
+    an answer about a payment that is not the attempt's changes nothing."""
+    if not payments.payment_owned(row=attempt, answer=intent):
+        attempt.refresh_from_db()
+        return attempt
+    if intent.status == PaymentStatus.SUCCEEDED:
+        return payments.payment_succeeded(row=attempt, answer=intent)
+    if intent.status in (PaymentStatus.FAILED, PaymentStatus.REQUIRES_ACTION):
         code = (
-            error.get("decline_code")
-            or error.get("code")
-            or ("authentication_required" if intent.status == "requires_action" else intent.status)
+            intent.decline_code
+            or intent.error_code
+            or (
+                "authentication_required"
+                if intent.status == PaymentStatus.REQUIRES_ACTION
+                else "card_declined"
+            )
         )
         return _fail(
             attempt,
             code,
-            error.get("message") or "The card was declined.",
+            intent.error_message or "The card was declined.",
             hard=code in HARD_DECLINES,
         )
     attempt.refresh_from_db()
     return attempt  # processing: the webhook or the next sweep finishes it
-
-
-def _record_card_success(attempt: RechargeAttempt, intent) -> RechargeAttempt:
-    account = CreditAccount.objects.select_related("organisation").get(pk=attempt.account_id)
-    currency = str(account.currency)
-    paid = from_minor_units(intent.amount, currency)
-    if plain(intent.metadata).get("recharge") != str(attempt.code) or paid != attempt.amount:
-        log.error("PaymentIntent %s does not match recharge %s", intent.id, attempt.code)
-        return attempt
-    card = Card.objects.filter(
-        account=account, stripe_payment_method_id=intent.payment_method
-    ).first()
-    return _record_success(
-        attempt,
-        account,
-        reference=f"stripe:{intent.id}",
-        issue=lambda locked: invoice_issue(
-            account=locked,
-            total=paid,
-            description=f"{CREDITS_LINE} (auto-recharge)",
-            payment_description=f"Paid by {card}" if card else "Paid by card",
-            payment_intent_id=intent.id,
-        ),
-    )
 
 
 def _record_agreement(attempt: RechargeAttempt, account: CreditAccount) -> RechargeAttempt:
@@ -381,41 +376,9 @@ def _record_agreement(attempt: RechargeAttempt, account: CreditAccount) -> Recha
 def _record_success(
     attempt: RechargeAttempt, account: CreditAccount, *, reference: str, issue
 ) -> RechargeAttempt:
-    currency = str(account.currency)
-    with transaction.atomic():
-        locked_account = lock_account(account)
-        locked = RechargeAttempt.objects.select_for_update().get(pk=attempt.pk)
-        lot = lot_add(
-            account=locked_account,
-            amount=locked.amount,
-            source=FundLot.Source.RECHARGE,
-            kind=LedgerEntry.Kind.RECHARGE,
-            reference=reference,
-            invoice_issuer=issue,
-            description=f"Auto-recharge of {format_money(locked.amount, currency)}",
-        )
-        if locked.status != Status.SUCCEEDED:
-            locked.status = Status.SUCCEEDED
-            locked.lot = lot
-            locked.failure_code = locked.failure_message = ""
-            locked.finished_at = timezone.now()
-            locked.save(
-                update_fields=["status", "lot", "failure_code", "failure_message", "finished_at"]
-            )
-            CreditAccount.objects.filter(pk=account.pk).update(
-                recharge_failures=0, recharge_retry_after=None
-            )
-            balance = CreditAccount.objects.get(pk=account.pk).balance
-            notify_later(
-                account=account,
-                kind="recharge_succeeded",
-                amount=format_money(locked.amount, currency),
-                balance=format_money(balance, currency),
-                invoice=lot.invoice.display_number if lot.invoice else "",
-                invoice_url=f"/billing/invoices/{lot.invoice.code}/" if lot.invoice else "",
-            )
-    attempt.refresh_from_db()
-    return attempt
+    """The one success recorder (`payments.success_record`) for an attempt paid without the
+    gateway (an agreement): lot, invoice, ledger entries and status, once."""
+    return payments.success_record(row=attempt, reference=reference, issue=issue)
 
 
 def _fail(attempt: RechargeAttempt, code: str, message: str, *, hard: bool) -> RechargeAttempt:
@@ -479,7 +442,3 @@ def recharge_sweep() -> int:
         except gateway.GatewayError:
             log.warning("recharge of account %s left for the next sweep", account_id, exc_info=True)
     return ran
-
-
-def attempt_for_intent(intent_id: str, metadata: dict) -> RechargeAttempt | None:
-    return row_for_intent(RechargeAttempt, intent_id, metadata.get("recharge"))

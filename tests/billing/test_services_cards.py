@@ -6,11 +6,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
+import stripe
 
 from billing import gateway
 from billing.exceptions import BillingError
 from billing.models import Card, FundLot, Invoice, Payment
-from billing.services import cards
+from billing.services import cards, payments
 from tests.builders import account_of, make_org
 from tests.stripe_helpers import (
     DECLINED,
@@ -55,8 +56,8 @@ def test_a_payment_with_a_good_card_adds_the_funds_once(org):
     assert invoice.payment_description == "Paid by Visa •••• 4242"
     # The browser's return and the webhook both reconcile again: still one lot, one charge.
     cards.payment_reconcile(payment=payment)
-    cards._record_success(
-        payment, gateway.client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
+    payments.payment_succeeded(
+        row=payment, answer=gateway.active().payment_retrieve(payment.stripe_payment_intent_id)
     )
     assert FundLot.objects.count() == 1 and Invoice.objects.count() == 1
     assert len(intents_for(payment.code)) == 1
@@ -85,7 +86,7 @@ def test_the_same_form_twice_is_one_payment(org):
 def test_a_card_declined_when_saved_is_not_saved(org):
     account = account_of(org)
     setup_id, _ = cards.card_setup_intent(account=account)
-    with pytest.raises(gateway.CardError):
+    with pytest.raises(stripe.CardError):  # Stripe.js shows the decline in the browser
         confirm_setup(setup_id, DECLINED)
     with pytest.raises(BillingError, match="declined"):
         cards.card_save_from_setup(account=account, setup_intent_id=setup_id)

@@ -244,7 +244,9 @@ def test_the_runaway_guard_pauses_and_emails_once(
     assert [a.status for a in attempts(org)] == ["succeeded", "succeeded"]
     subjects = [m.subject for m in mail.outbox]
     assert subjects.count("Auto-recharge paused: 2 recharges in 24 hours") == 1
-    assert recharge.recharge_due(account_of(org)).reason.startswith("paused")
+    due = recharge.recharge_due(account_of(org))
+    assert due.amount is None and due.reason == recharge.NotDue.PAUSED
+    assert due.message == "Paused: the most recharges allowed in 24 hours have run"
 
 
 @pytest.mark.django_db
