@@ -97,3 +97,36 @@ def test_apply_from_the_report_sets_auto_recharge(client_as, spending):
 
 def test_the_planner_is_on_the_credits_page_too(client_as, spending):
     assert b"Funding planner" in client_as(Role.BILLING).get(reverse("billing:credits")).content
+
+
+def test_apply_that_would_charge_now_asks_first(
+    client_as, spending, django_capture_on_commit_callbacks
+):
+    """Balance 2.70 under the recommended trigger of 10: Apply names the charge before it happens."""
+    from billing.models import RechargeAttempt
+    from billing.services.ledger import funds_debit
+    from tests.billing.recharge_helpers import save_card
+
+    save_card(spending)
+    funds_debit(account=account_of(spending), amount=Decimal("95"), reference="call-big")
+    client = client_as(Role.BILLING)
+    with time_machine.travel(NOW, tick=True):
+        page = client.get(reverse("billing:credits"))
+        plan = funding_plan(spending)
+        assert b"Apply to auto-recharge" in page.content
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                reverse("billing:auto_recharge"),
+                {
+                    "enabled": "on",
+                    "trigger_amount": str(plan.trigger),
+                    "recharge_amount": str(plan.recharge),
+                },
+            )
+    # 10 recharge + 7.30 the balance lacks of the 10 trigger, on the saved card.
+    assert response.status_code == 200
+    assert (
+        "17.30 USD" in response.content.decode() and "Visa •••• 4242" in response.content.decode()
+    )
+    assert not RechargeAttempt.objects.exists()
+    assert account_of(spending).auto_recharge_enabled is False
