@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from billing.models import RechargeAttempt
+from billing.services.purchases import agreement_add, recharge_method_set
 from billing.services.recharge import auto_recharge_configure, recharge_preview
 from credits_portal.permissions import Role
 from tests.billing.recharge_helpers import save_card, spend
@@ -63,6 +64,30 @@ def test_the_preview_is_the_exact_charge_and_the_method(short):
         account=account_of(short), enabled=True, trigger_amount="20", recharge_amount="100"
     )
     assert off.amount_now is None and above.amount_now is None
+
+
+def test_an_agreement_is_named_and_invoiced_after_the_confirmation(
+    client_as, org, django_capture_on_commit_callbacks
+):
+    account = account_of(org)
+    agreement = agreement_add(account=account, number="EA-5550001", payment_terms_days=30)
+    recharge_method_set(account=account, agreement=agreement)
+    client = client_as(Role.BILLING)
+    asked = client.post(
+        reverse(SAVE), {"enabled": "on", "trigger_amount": "20", "recharge_amount": "100"}
+    )
+    html = asked.content.decode()
+    assert "Invoice 120.00 USD on Enterprise Agreement EA-5550001 now?" in html
+    assert not RechargeAttempt.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(reverse(CONFIRM), hidden_fields(html))
+    assert done.status_code == 302
+    attempt = RechargeAttempt.objects.get()
+    assert (attempt.amount, attempt.method, attempt.status) == (
+        Decimal("120"),
+        "agreement",
+        "succeeded",
+    )
 
 
 def test_a_save_that_charges_now_asks_first_and_charges_nothing(
