@@ -132,4 +132,4 @@ class AutoRechargeConfirmForm(AutoRechargeForm):
     """The same settings sent back from the confirmation page, with the signed confirmation of
     the charge it showed (a form that skips that page carries none and is asked again)."""
 
-    confirmation = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+    confirmation = forms.CharField(required=False, widget=forms.HiddenInput)
