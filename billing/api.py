@@ -13,7 +13,7 @@ from ninja import Query, Router, Schema
 from billing.models import CreditAccount, LedgerEntry
 from billing.money import quantum
 from billing.selectors import account_summary, active_lots
-from billing.services.recharge import auto_recharge_configure
+from billing.services.recharge import auto_recharge_save
 from credits_portal.api import ApiProblem, admin_auth
 from credits_portal.audit import audit
 
@@ -34,6 +34,17 @@ class AutoRechargeOut(Schema):
     enabled: bool
     trigger_amount: str | None
     recharge_amount: str | None
+
+
+class ChargeNowOut(Schema):
+    amount: str
+    currency: str
+    method: str  # "card" or "agreement"
+    status: str  # "queued": the recharge runs on a worker; its result is in the ledger
+
+
+class AutoRechargeSavedOut(AutoRechargeOut):
+    charge_now: ChargeNowOut | None
 
 
 class LotOut(Schema):
@@ -117,19 +128,30 @@ def _auto_recharge(account: CreditAccount) -> dict:
     }
 
 
-@router.put("/account/auto-recharge", response=AutoRechargeOut)
+@router.put("/account/auto-recharge", response=AutoRechargeSavedOut)
 def auto_recharge_update(request: HttpRequest, payload: AutoRechargeIn):
     """Turn auto-recharge on or off and set its amounts: 422 for bad amounts, 409 when there is
-    no saved card or agreement to pay with."""
+    no saved card or agreement to pay with. When the balance is under the new trigger, saving
+    queues a recharge at once: `charge_now` states it (null when nothing is charged now)."""
     before = _auto_recharge(_account(request))
-    account = auto_recharge_configure(
+    account, charge = auto_recharge_save(
         account=_account(request),
         enabled=payload.enabled,
         trigger_amount=payload.trigger_amount,
         recharge_amount=payload.recharge_amount,
     )
-    audit(request, "auto_recharge.changed", before=before, after=_auto_recharge(account))
-    return _auto_recharge(account)
+    after = _auto_recharge(account)
+    charge_now = None
+    if charge.amount_now is not None:
+        charge_now = {
+            "amount": money_str(charge.amount_now, charge.currency),
+            "currency": charge.currency,
+            "method": charge.method,
+            "status": "queued",
+        }
+        after["charge_now"] = charge.amount_now
+    audit(request, "auto_recharge.changed", before=before, after=after)
+    return {**_auto_recharge(account), "charge_now": charge_now}
 
 
 def _decode_cursor(cursor: str) -> int:

@@ -126,3 +126,10 @@ class AutoRechargeForm(forms.Form):
         "lifts the balance above the trigger.",
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
+
+
+class AutoRechargeConfirmForm(AutoRechargeForm):
+    """The same settings sent back from the confirmation page, with the signed confirmation of
+    the charge it showed (a form that skips that page carries none and is asked again)."""
+
+    confirmation = forms.CharField(required=False, widget=forms.HiddenInput)

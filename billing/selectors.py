@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from billing.models import CreditAccount, FundLot, Invoice, LedgerEntry
@@ -46,7 +46,30 @@ def account_summary(account: CreditAccount) -> AccountSummary:
 
 
 def ledger_entries(account: CreditAccount, kind: str | None = None) -> QuerySet[LedgerEntry]:
-    entries = LedgerEntry.objects.filter(account=account).select_related("lot").order_by("-id")
+    """The history as the pages show it, newest first. A purchase that pays earlier debt posts
+    two usage rows (the lot's `-settle` and the lotless `+settle`, both under the purchase's
+    reference); they show as one line: `debt_paid` on the lot's row, with `shown_balance_after`
+    the balance after both. The rows themselves stay, and the API lists every one."""
+    Kind = LedgerEntry.Kind
+    settles_debt = Q(kind=Kind.USAGE, lot__isnull=False, reference=F("lot__reference"))
+    entries = (
+        LedgerEntry.objects.filter(account=account)
+        .exclude(
+            Exists(FundLot.objects.filter(account=account, reference=OuterRef("reference"))),
+            kind=Kind.USAGE,
+            lot__isnull=True,
+            amount__gt=0,
+        )
+        .annotate(
+            debt_paid=Case(When(settles_debt, then=-F("amount")), default=None),
+            shown_balance_after=Case(
+                When(settles_debt, then=F("balance_after") - F("amount")),
+                default=F("balance_after"),
+            ),
+        )
+        .select_related("lot")
+        .order_by("-id")
+    )
     return entries.filter(kind=kind) if kind else entries
 
 

@@ -7,6 +7,11 @@ urlpatterns = [
     path("billing/credits/", credits.credits, name="credits"),
     path("billing/credits/add/", credits.add_funds, name="add_funds"),
     path("billing/credits/auto-recharge/", credits.auto_recharge, name="auto_recharge"),
+    path(
+        "billing/credits/auto-recharge/confirm/",
+        credits.auto_recharge_confirm,
+        name="auto_recharge_confirm",
+    ),
     path("billing/credits/add/agreement/", credits.add_funds_agreement, name="add_funds_agreement"),
     path("billing/payments/<uuid:code>/", payments.payment, name="payment"),
     path("billing/payments/<uuid:code>/charge/", payments.payment_charge, name="payment_charge"),

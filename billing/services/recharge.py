@@ -11,6 +11,7 @@ retry and the webhook can all record it and only one lot results.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,21 +67,7 @@ def auto_recharge_configure(
     *, account: CreditAccount, enabled: bool, trigger_amount: object, recharge_amount: object
 ) -> CreditAccount:
     """Validate and save the settings; enabling needs a card or an agreement to pay with."""
-    if account.organisation.commerce == Organisation.Commerce.NEW:
-        raise BillingError(
-            "New-commerce organisations have no credits to recharge.", field="enabled"
-        )
-    currency = str(account.currency)
-    trigger = parse_amount(trigger_amount, currency, field="trigger_amount")
-    high = settings.PURCHASE_MAX_AMOUNT
-    if trigger > high:
-        raise BillingError(
-            f"The trigger amount is at most {format_money(high, currency)}.", field="trigger_amount"
-        )
-    try:
-        amount = purchase_amount(account, recharge_amount)
-    except BillingError as exc:
-        raise BillingError(exc.message, field="recharge_amount") from exc
+    trigger, amount = _settings_clean(account, trigger_amount, recharge_amount)
     with transaction.atomic():
         locked = lock_account(account)
         if enabled and not _method_ready(locked):
@@ -96,6 +83,116 @@ def auto_recharge_configure(
     if enabled:
         recharge_enqueue(locked)
     return locked
+
+
+def _settings_clean(
+    account: CreditAccount, trigger_amount: object, recharge_amount: object
+) -> tuple[Decimal, Decimal]:
+    if account.organisation.commerce == Organisation.Commerce.NEW:
+        raise BillingError(
+            "New-commerce organisations have no credits to recharge.", field="enabled"
+        )
+    currency = str(account.currency)
+    trigger = parse_amount(trigger_amount, currency, field="trigger_amount")
+    high = settings.PURCHASE_MAX_AMOUNT
+    if trigger > high:
+        raise BillingError(
+            f"The trigger amount is at most {format_money(high, currency)}.", field="trigger_amount"
+        )
+    try:
+        amount = purchase_amount(account, recharge_amount)
+    except BillingError as exc:
+        raise BillingError(exc.message, field="recharge_amount") from exc
+    return trigger, amount
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What saving auto-recharge settings charges at once, before anything is saved."""
+
+    enabled: bool
+    trigger: Decimal
+    amount: Decimal
+    currency: str
+    method: str  # Method.CARD or Method.AGREEMENT
+    method_label: str  # "the saved card Visa •••• 4242", "Enterprise Agreement EA-1"
+    amount_now: Decimal | None  # None: the save charges nothing now
+    capped: bool  # the charge stops at PURCHASE_MAX_AMOUNT, short of trigger + amount
+
+
+def recharge_preview(
+    *, account: CreditAccount, enabled: bool, trigger_amount: object, recharge_amount: object
+) -> Preview:
+    """What saving these settings would charge now, validated as the save validates them: the
+    recharge that saving queues (`recharge_amount_due` for the new settings), or None."""
+    trigger, amount = _settings_clean(account, trigger_amount, recharge_amount)
+    proposed = copy.copy(account)  # never saved: the settings as they would be
+    proposed.auto_recharge_enabled = enabled
+    proposed.recharge_trigger, proposed.recharge_amount = trigger, amount
+    amount_now = recharge_due(proposed).amount
+    if account.recharge_method == Method.AGREEMENT:
+        label = str(account.recharge_agreement) if account.recharge_agreement else "no agreement"
+    else:
+        card = card_current(account)
+        label = f"the saved card {card}" if card else "no saved card"
+    return Preview(
+        enabled=enabled,
+        trigger=trigger,
+        amount=amount,
+        currency=str(account.currency),
+        method=str(account.recharge_method),
+        method_label=label,
+        amount_now=amount_now,
+        capped=amount_now is not None and account.balance + amount_now < trigger + amount,
+    )
+
+
+class ChargeChanged(BillingError):
+    """What the settings would charge now is no longer what the admin confirmed."""
+
+    def __init__(self, preview: Preview) -> None:
+        super().__init__(
+            "The amount that saving would charge now has changed; check it and confirm again."
+        )
+        self.preview = preview
+
+
+def auto_recharge_save(
+    *,
+    account: CreditAccount,
+    enabled: bool,
+    trigger_amount: object,
+    recharge_amount: object,
+    expected: Preview | None = None,
+) -> tuple[CreditAccount, Preview]:
+    """Save the settings and say what they charge now (a recharge queued after the commit).
+
+    With `expected` (what the admin confirmed), a save that would charge anything else raises
+    `ChargeChanged` and saves nothing: a confirmed charge never grows behind the admin's back.
+    """
+    with transaction.atomic():
+        # The balance the charge is computed from stays put until the settings are saved.
+        locked = lock_account(account)
+        preview = recharge_preview(
+            account=locked,
+            enabled=enabled,
+            trigger_amount=trigger_amount,
+            recharge_amount=recharge_amount,
+        )
+        if (
+            expected is not None
+            and preview.amount_now is not None
+            and (preview.amount_now, preview.method_label)
+            != (expected.amount_now, expected.method_label)
+        ):
+            raise ChargeChanged(preview)
+        saved = auto_recharge_configure(
+            account=locked,
+            enabled=enabled,
+            trigger_amount=trigger_amount,
+            recharge_amount=recharge_amount,
+        )
+    return saved, preview
 
 
 def _method_ready(account: CreditAccount) -> bool:

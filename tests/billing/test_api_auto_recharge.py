@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
-from tests.billing.recharge_helpers import save_card
-from tests.builders import account_of, make_api_key
+from billing.models import RechargeAttempt
+from tests.billing.recharge_helpers import save_card, spend
+from tests.builders import account_of, grant, make_api_key
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/account/auto-recharge"
@@ -24,10 +27,12 @@ def test_turn_on_with_a_saved_card(client, org):
         client, org, {"enabled": True, "trigger_amount": "20", "recharge_amount": "50.5"}
     )
     assert response.status_code == 200
+    # The balance (0) is under the new trigger: the PUT queued a recharge and says so.
     assert response.json() == {
         "enabled": True,
         "trigger_amount": "20.00",
         "recharge_amount": "50.50",
+        "charge_now": {"amount": "70.50", "currency": "USD", "method": "card", "status": "queued"},
     }
     assert client.get("/api/v1/account", HTTP_AUTHORIZATION=f"Bearer {make_api_key(org)}").json()[
         "auto_recharge"
@@ -64,3 +69,37 @@ def test_a_platform_key_cannot_change_it(client, org):
         client, org, {"enabled": False, "trigger_amount": "20", "recharge_amount": "50"}, "platform"
     )
     assert response.status_code == 403
+
+
+def test_the_response_states_what_it_charged_now(client, org, django_capture_on_commit_callbacks):
+    """The issue's example: 3,125.35 charged for a "recharge amount" of 100 is stated, not hidden."""
+    save_card(org)
+    grant(org, "2000")
+    spend(org, "25.35", "call-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = put(
+            client, org, {"enabled": True, "trigger_amount": "5000", "recharge_amount": "100"}
+        )
+    assert response.status_code == 200
+    assert response.json() == {
+        "enabled": True,
+        "trigger_amount": "5000.00",
+        "recharge_amount": "100.00",
+        "charge_now": {
+            "amount": "3125.35",
+            "currency": "USD",
+            "method": "card",
+            "status": "queued",
+        },
+    }
+    attempt = RechargeAttempt.objects.get()
+    assert attempt.amount == Decimal("3125.35") and account_of(org).balance == Decimal("5100.00")
+
+
+def test_a_put_that_charges_nothing_says_so(client, org):
+    save_card(org)
+    grant(org, "100")
+    on = put(client, org, {"enabled": True, "trigger_amount": "20", "recharge_amount": "50"})
+    off = put(client, org, {"enabled": False, "trigger_amount": "500", "recharge_amount": "50"})
+    assert on.json()["charge_now"] is None and off.json()["charge_now"] is None
+    assert not RechargeAttempt.objects.exists()

@@ -22,9 +22,20 @@ def test_turn_on_from_the_page_and_see_the_recharge(client_as, org):
         b"One charge closes the gap" in page.content
         and b"At most 5 recharges run in 24 hours" in page.content
     )
-    response = client.post(
+    asked = client.post(
         reverse("billing:auto_recharge"),
         {"enabled": "on", "trigger_amount": "20", "recharge_amount": "50"},
+    )
+    # The balance (0) is under the trigger: saving charges 70.00 now, so the page asks first.
+    assert asked.status_code == 200 and b"Charge 70.00 USD to the saved card" in asked.content
+    response = client.post(
+        reverse("billing:auto_recharge_confirm"),
+        {
+            "enabled": "on",
+            "trigger_amount": "20.00",
+            "recharge_amount": "50.00",
+            "confirmation": asked.context["confirmation"],
+        },
     )
     assert response.status_code == 302
     account = account_of(org)

@@ -13,7 +13,7 @@ from billing.models import FundLot, Invoice, LedgerEntry, Payment
 from billing.services.ledger import funds_debit
 from billing.services.purchases import agreement_add
 from credits_portal.permissions import Role
-from tests.builders import account_of, grant, make_member, make_org
+from tests.builders import account_of, grant, make_api_key, make_member, make_org
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +64,35 @@ def test_history_filters_by_kind_and_paginates(billing_client, org):
     assert [e.kind for e in adjustments.context["entries"]] == ["adjustment"]
     nonsense = billing_client.get(reverse("billing:credits"), {"kind": "bogus", "page": "x"})
     assert nonsense.status_code == 200
+
+
+def test_a_debt_payment_is_one_line_in_the_history(billing_client, org):
+    """A recharge that pays 12.00 of debt posts two usage rows; the history shows one line."""
+    from billing.services.recharge import auto_recharge_configure, recharge_run
+    from tests.billing.recharge_helpers import save_card
+
+    save_card(org)
+    funds_debit(account=account_of(org), amount=Decimal("12.00"), reference="call-1")
+    account = auto_recharge_configure(
+        account=account_of(org), enabled=True, trigger_amount="20", recharge_amount="50"
+    )
+    recharge_run(account_id=account.pk)  # 50 + 32 short of the trigger: 82.00, 12.00 to the debt
+    assert LedgerEntry.objects.filter(kind="usage").count() == 3  # the ledger rows stay
+    page = billing_client.get(reverse("billing:credits"))
+    html = page.content.decode()
+    assert html.count("Debt of 12.00 USD paid from this purchase") == 1
+    assert "Earlier usage paid from this lot" not in html and "Debt paid" not in html
+    lines = list(page.context["entries"])
+    assert [(e.kind, e.amount) for e in lines] == [
+        ("usage", Decimal("-12.00")),  # the debt payment, shown as one line
+        ("recharge", Decimal("82.00")),
+        ("usage", Decimal("-12.00")),  # the call that made the debt
+    ]
+    assert lines[0].shown_balance_after == Decimal("70.00") == account_of(org).balance
+    api = billing_client.get(
+        "/api/v1/ledger", HTTP_AUTHORIZATION=f"Bearer {make_api_key(org)}"
+    ).json()
+    assert [e["amount"] for e in api["entries"]] == ["12.00", "-12.00", "82.00", "-12.00"]
 
 
 def test_new_commerce_sees_why_and_no_purchase_form(client, db):

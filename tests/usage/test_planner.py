@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -71,21 +72,34 @@ def test_the_daily_chart_follows_the_filters(spending):
     )
 
 
-def test_apply_from_the_report_sets_auto_recharge(client_as, spending):
+def planner_form(html: str) -> dict[str, str]:
+    """The hidden fields of the planner's Apply form, as the browser sends them."""
+    form = html[html.index('<section class="card planner"') :]
+    form = form[: form.index("</form>")]
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def test_apply_from_the_report_shows_then_sets_auto_recharge(client_as, spending):
+    """Nothing is charged now (97.70 is above the trigger), yet Apply shows what it sets first."""
+    from billing.models import RechargeAttempt
     from tests.billing.recharge_helpers import save_card
 
     save_card(spending)
+    client = client_as(Role.BILLING)
     with time_machine.travel(NOW, tick=True):
-        page = client_as(Role.BILLING).get(reverse("usage:report"))
+        page = client.get(reverse("usage:report"))
         assert b"Apply to auto-recharge" in page.content
-        response = client_as(Role.BILLING).post(
-            reverse("billing:auto_recharge"),
-            {
-                "enabled": "on",
-                "trigger_amount": str(page.context["plan"].trigger),
-                "recharge_amount": str(page.context["plan"].recharge),
-            },
-        )
+        asked = client.post(reverse("billing:auto_recharge"), planner_form(page.content.decode()))
+    assert asked.status_code == 200 and b"Nothing is charged now" in asked.content
+    assert account_of(spending).auto_recharge_enabled is False
+    response = client.post(
+        reverse("billing:auto_recharge_confirm"),
+        dict(
+            re.findall(
+                r'<input type="hidden" name="([^"]+)" value="([^"]*)"', asked.content.decode()
+            )
+        ),
+    )
     assert response.status_code == 302
     account = account_of(spending)
     assert (account.auto_recharge_enabled, account.recharge_trigger, account.recharge_amount) == (
@@ -93,7 +107,34 @@ def test_apply_from_the_report_sets_auto_recharge(client_as, spending):
         Decimal("10"),
         Decimal("10"),
     )
+    assert not RechargeAttempt.objects.exists()
 
 
 def test_the_planner_is_on_the_credits_page_too(client_as, spending):
     assert b"Funding planner" in client_as(Role.BILLING).get(reverse("billing:credits")).content
+
+
+def test_apply_that_would_charge_now_asks_first(
+    client_as, spending, django_capture_on_commit_callbacks
+):
+    """Balance 2.70 under the recommended trigger of 10: Apply names the charge before it happens."""
+    from billing.models import RechargeAttempt
+    from billing.services.ledger import funds_debit
+    from tests.billing.recharge_helpers import save_card
+
+    save_card(spending)
+    funds_debit(account=account_of(spending), amount=Decimal("95"), reference="call-big")
+    client = client_as(Role.BILLING)
+    with time_machine.travel(NOW, tick=True):
+        page = client.get(reverse("billing:credits"))
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                reverse("billing:auto_recharge"), planner_form(page.content.decode())
+            )
+    # 10 recharge + 7.30 the balance lacks of the 10 trigger, on the saved card.
+    assert response.status_code == 200
+    assert (
+        "17.30 USD" in response.content.decode() and "Visa •••• 4242" in response.content.decode()
+    )
+    assert not RechargeAttempt.objects.exists()
+    assert account_of(spending).auto_recharge_enabled is False
