@@ -130,7 +130,8 @@ def authorize_script(key: str, user: str, to: str) -> str:
 
 
 def records(start: int, count: int) -> list[dict]:
-    moment = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    # A day ago: ingest takes records of the last USAGE_MAX_AGE_DAYS only.
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     return [
         {
             "id": f"bench-{start + n}",

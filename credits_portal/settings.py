@@ -250,6 +250,14 @@ RECHARGE_MAX_FAILURES = env_int("RECHARGE_MAX_FAILURES", 3)
 
 # --- Usage -----------------------------------------------------------------------------------
 AUTHORIZATION_MAX_SECONDS = env_int("AUTHORIZATION_MAX_SECONDS", 14_400)
+# A usage record's started_at must lie within this many days in the past and at most this many
+# seconds ahead (clocks drift); anything else is rejected, never rated against another month.
+USAGE_MAX_AGE_DAYS = env_int("USAGE_MAX_AGE_DAYS", 35)
+USAGE_MAX_FUTURE_SECONDS = env_int("USAGE_MAX_FUTURE_SECONDS", 300)
+if USAGE_MAX_AGE_DAYS < 1 or USAGE_MAX_FUTURE_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "USAGE_MAX_AGE_DAYS must be 1 or more and USAGE_MAX_FUTURE_SECONDS 0 or more"
+    )
 # Exports larger than this many rows are written by a worker, with progress and a download link.
 EXPORT_SYNC_LIMIT = env_int("EXPORT_SYNC_LIMIT", 20_000)
 EXPORTS_DIR = Path(env_str("EXPORTS_DIR", str(BASE_DIR / ".data" / "exports")))

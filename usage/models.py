@@ -115,6 +115,14 @@ class UsageRecord(models.Model):
     authorization_code = models.CharField(max_length=40, blank=True)
     conference_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    overage_invoice = models.ForeignKey(
+        "OverageInvoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="records",
+        help_text="The overage invoice that billed this record (overage only).",
+    )
 
     class Meta:
         constraints = [
@@ -127,6 +135,13 @@ class UsageRecord(models.Model):
             models.Index(fields=["organisation", "user", "started_at"], name="usage_org_user_time"),
             models.Index(
                 fields=["organisation", "funded_by", "started_at"], name="usage_org_funding_time"
+            ),
+            # What the overage run looks for: only the records not yet billed, a few months at
+            # most, not every record ever stored.
+            models.Index(
+                fields=["organisation", "started_at"],
+                name="usage_overage_unbilled",
+                condition=Q(funded_by="overage", overage_invoice__isnull=True, charge__gt=0),
             ),
         ]
 
@@ -144,21 +159,24 @@ class UsageRecord(models.Model):
 
 
 class OverageInvoice(models.Model):
-    """The monthly invoice of a new-commerce organisation's overage: one per closed month."""
+    """An invoice of a new-commerce organisation's overage: the records not yet billed of the
+    closed months (UTC), late ones of a month already invoiced included; each names it."""
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    month = models.DateField()
+    period_start = models.DateField(help_text="The first day of the earliest month billed.")
+    period_end = models.DateField(help_text="The last day of the latest month billed.")
     invoice = models.OneToOneField("billing.Invoice", on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["organisation", "month"], name="one_overage_invoice_a_month"
+            models.CheckConstraint(
+                condition=Q(period_start__lte=models.F("period_end")),
+                name="overage_period_in_order",
             )
         ]
 
     def __str__(self) -> str:
-        return f"Overage {self.organisation} {self.month:%Y-%m}"
+        return f"Overage {self.organisation} {self.period_start:%Y-%m} to {self.period_end:%Y-%m}"
 
 
 class ReportPreference(models.Model):

@@ -2,7 +2,7 @@ from celery import shared_task
 
 from billing.services.reservations import reservations_release_expired
 from usage.services.export_jobs import export_job_run
-from usage.services.overage import overage_invoice_closed_month
+from usage.services.overage import overage_invoice_unbilled
 
 
 @shared_task(time_limit=60, acks_late=True)
@@ -12,7 +12,8 @@ def release_reservations() -> int:
 
 @shared_task(time_limit=900, acks_late=True)
 def invoice_overage() -> int:
-    return overage_invoice_closed_month()
+    """Every overage not yet billed up to the end of the last closed month (`invoice_overage`)."""
+    return overage_invoice_unbilled()
 
 
 @shared_task(time_limit=1800, acks_late=True)

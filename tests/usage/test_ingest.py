@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+import time_machine
 from django.core import mail
 from django.test import Client
 
@@ -16,11 +17,18 @@ from tests.processes import at_once
 from tests.usage.conftest import DEMO_CARD
 from usage.models import PoolUsage, UsageRecord
 from usage.services.authorize import call_authorize
-from usage.services.overage import overage_invoice_month
+from usage.services.overage import overage_invoice_organisation
 from usage.services.rates import rate_card_load
 
 pytestmark = pytest.mark.django_db
 MANCHESTER = "+441612345678"  # 44: 0.0230 a minute
+
+
+@pytest.fixture(autouse=True)
+def _in_november_2026():
+    """The records below are dated in November 2026: within USAGE_MAX_AGE_DAYS of this now."""
+    with time_machine.travel(datetime(2026, 11, 20, 12, 0, tzinfo=UTC), tick=True):
+        yield
 
 
 def call(record_id, upn="ana@contoso.example", to=MANCHESTER, seconds=125, **extra):
@@ -280,10 +288,11 @@ def test_new_commerce_accrues_overage_and_is_invoiced_monthly(client, newco):
     )
     assert [r["funded_by"] for r in response.json()["results"]] == ["overage", "overage"]
     assert account_of(newco).balance == 0 and not LedgerEntry.objects.exists()
-    record = overage_invoice_month(organisation=newco, month=date(2026, 11, 1))
+    december = datetime(2026, 12, 1, tzinfo=UTC)
+    record = overage_invoice_organisation(organisation=newco, before=december)
     assert record.invoice.total == Decimal("0.25")  # 10 min x 0.023, plus 0.023 rounded to 0.02
     assert record.invoice.status == "due"
-    assert overage_invoice_month(organisation=newco, month=date(2026, 11, 1)) == record
+    assert overage_invoice_organisation(organisation=newco, before=december) is None
     assert Invoice.objects.count() == 1
 
 

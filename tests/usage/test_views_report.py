@@ -70,7 +70,8 @@ def usage(rated, person):
             "started_at": iso(1),
         },
     ]
-    results = usage_ingest(organisation=rated, records=records)
+    # tf-1 is 40 days old: only an operator's load may carry it (USAGE_MAX_AGE_DAYS).
+    results = usage_ingest(organisation=rated, records=records, max_age=timedelta(days=90))
     assert all(r.status == "rated" for r in results), [r.as_dict() for r in results]
     return rated
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -82,7 +83,28 @@ class Rejected(Exception):
     pass
 
 
-def _parse(index: int, raw: object) -> _Parsed:
+def _started_at(value: object, *, now: datetime, max_age: timedelta) -> datetime:
+    """The record's start in UTC, at most `max_age` before `now` and a few minutes after it: a
+    record is never rated against a month its organisation cannot have reached or has closed."""
+    try:
+        started_at = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed but impossible: 30 February, year 0, a 25-hour offset
+        raise Rejected("started_at: not a valid date and time") from None
+    if started_at is None or started_at.tzinfo is None:
+        raise Rejected("started_at: an ISO 8601 time with Z")
+    try:
+        started_at = started_at.astimezone(UTC)
+    except OverflowError:  # after year 9999 or before year 1 once in UTC
+        raise Rejected("started_at: not a valid date and time") from None
+    if started_at < now - max_age:
+        raise Rejected(f"started_at: more than {max_age.days} days ago")
+    ahead = settings.USAGE_MAX_FUTURE_SECONDS
+    if started_at > now + timedelta(seconds=ahead):
+        raise Rejected(f"started_at: more than {ahead} seconds ahead")
+    return started_at
+
+
+def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Parsed:
     if not isinstance(raw, dict):
         raise Rejected("a record is a JSON object")
     for name in ("id", "user", "authorization_id", "conference_id"):
@@ -114,10 +136,7 @@ def _parse(index: int, raw: object) -> _Parsed:
             raise Rejected(f"{name}: {value!r} is not an E.164 number") from None
     if not numbers["to"]:
         raise Rejected("to: the number called")
-    started = raw.get("started_at")
-    started_at = parse_datetime(started) if isinstance(started, str) else None
-    if started_at is None or started_at.tzinfo is None:
-        raise Rejected("started_at: an ISO 8601 time with Z")
+    started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
     duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
     if kind == "call" and (
         not isinstance(duration, int) or isinstance(duration, bool) or duration < 0
@@ -186,17 +205,24 @@ def _done(record: UsageRecord | _Rated, status: str) -> Result:
     )
 
 
-def usage_ingest(*, organisation: Organisation, records: list) -> list[Result]:
-    """Rate and record up to 1,000 records; one result per record, in order."""
+def usage_ingest(
+    *, organisation: Organisation, records: list, max_age: timedelta | None = None
+) -> list[Result]:
+    """Rate and record up to 1,000 records; one result per record, in order.
+
+    `started_at` may lie at most `USAGE_MAX_AGE_DAYS` in the past; only an operator's loader
+    (seed_demo) passes a longer `max_age`, never the API."""
     if len(records) > MAX_BATCH:
         raise ValueError(f"At most {MAX_BATCH} records a request.")
+    now = timezone.now()
+    max_age = timedelta(days=settings.USAGE_MAX_AGE_DAYS) if max_age is None else max_age
     currency = str(organisation.currency)
     results: list[Result | None] = [None] * len(records)
     parsed: list[_Parsed] = []
     first_of: dict[str, int] = {}
     for index, raw in enumerate(records):
         try:
-            item = _parse(index, raw)
+            item = _parse(index, raw, now=now, max_age=max_age)
         except Rejected as exc:
             rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
             results[index] = Result(rid, "rejected", error=str(exc))

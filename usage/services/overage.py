@@ -1,65 +1,147 @@
-"""New-commerce overage: accrued on usage records, invoiced monthly for the closed month."""
+"""New-commerce overage: accrued on usage records, invoiced once their month has closed.
+
+Each overage record names the invoice that billed it. A run bills, for each organisation, every
+record not yet billed that started before the current month (UTC), whatever its month: a late
+record of a month already invoiced joins the next invoice, on a line that names its month.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db import transaction
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from billing.models import Invoice, InvoiceLine
 from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account_of
 from credits_portal.models import Organisation
 from usage.models import FundedBy, OverageInvoice, UsageRecord
 from usage.services.pools import month_of
 
-
-def previous_month(today: date) -> date:
-    return date(today.year - 1, 12, 1) if today.month == 1 else date(today.year, today.month - 1, 1)
+PAYMENT_TERMS_DAYS = 30
 
 
-def _next(month: date) -> date:
-    return date(month.year + 1, 1, 1) if month.month == 12 else date(month.year, month.month + 1, 1)
+class OverageMismatch(RuntimeError):
+    """The records marked are not the ones summed: one was stored without the account's lock."""
 
 
-def overage_invoice_month(*, organisation: Organisation, month: date) -> OverageInvoice | None:
-    """The month's overage as one invoice due in 30 days; once per organisation and month."""
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    end_month = _next(month)
-    end = datetime(end_month.year, end_month.month, 1, tzinfo=UTC)
-    total = UsageRecord.objects.filter(
-        organisation=organisation,
+@dataclass(frozen=True)
+class _Month:
+    month: date
+    total: Decimal
+    records: int
+    late: bool
+
+    @property
+    def description(self) -> str:
+        late = " (late records)" if self.late else ""
+        return f"Overage calls and messages, {self.month:%B %Y}{late}"
+
+
+def closed_before(now: datetime) -> datetime:
+    """The first instant of `now`'s month in UTC: every month before it is closed."""
+    month = month_of(now)
+    return datetime(month.year, month.month, 1, tzinfo=UTC)
+
+
+def _last_day(month: date) -> date:
+    following = month.replace(day=28) + timedelta(days=4)
+    return following - timedelta(days=following.day)
+
+
+def _unbilled(before: datetime) -> QuerySet[UsageRecord]:
+    # The conditions of the partial index usage_overage_unbilled, so that it alone is read.
+    return UsageRecord.objects.filter(
         funded_by=FundedBy.OVERAGE,
-        started_at__gte=start,
-        started_at__lt=end,
-    ).aggregate(total=Sum("charge"))["total"]
-    if not total:
-        return None
-    existing = OverageInvoice.objects.filter(organisation=organisation, month=month).first()
-    if existing:
-        return existing
-    try:
-        with transaction.atomic():
-            account = lock_account_of(organisation)
-            invoice = invoice_issue(
-                account=account,
-                total=total,
-                description=f"Overage calls and messages, {month:%B %Y}",
-                payment_description="Invoiced after use (new commerce), due in 30 days",
-                due_days=30,
-            )
-            return OverageInvoice.objects.create(
-                organisation=organisation, month=month, invoice=invoice
-            )
-    except IntegrityError:
-        return OverageInvoice.objects.get(organisation=organisation, month=month)
+        overage_invoice__isnull=True,
+        charge__gt=0,
+        started_at__lt=before,
+    )
 
 
-def overage_invoice_closed_month(today: date | None = None) -> int:
-    month = previous_month(today or month_of(timezone.now()))
-    invoiced = 0
-    for organisation in Organisation.objects.filter(commerce=Organisation.Commerce.NEW):
-        if overage_invoice_month(organisation=organisation, month=month):
-            invoiced += 1
-    return invoiced
+def overage_invoice_organisation(
+    *, organisation: Organisation, before: datetime
+) -> OverageInvoice | None:
+    """One invoice, due in 30 days, of every overage record of `organisation` not yet billed that
+    started before `before`, a line per month; None when there is none. Bills a record once."""
+    with transaction.atomic():
+        # The account's lock serialises runs and ingest's inserts: the records summed here are
+        # the ones marked below, and a concurrent run finds them marked.
+        account = lock_account_of(organisation)
+        unbilled = _unbilled(before).filter(organisation=organisation)
+        sums = (
+            unbilled.annotate(month=TruncMonth("started_at", tzinfo=UTC))
+            .values("month")
+            .annotate(total=Sum("charge"), records=Count("id"))
+            .order_by("month")
+        )
+        # A month an earlier invoice covered is stated as late: its invoice was already issued.
+        periods = list(
+            OverageInvoice.objects.filter(organisation=organisation).values_list(
+                "period_start", "period_end"
+            )
+        )
+        months = [
+            _Month(
+                row["month"].date(),
+                row["total"],
+                row["records"],
+                late=any(start <= row["month"].date() <= end for start, end in periods),
+            )
+            for row in sums
+        ]
+        if not months:
+            return None
+        invoice = invoice_issue(
+            account=account,
+            total=sum((m.total for m in months), Decimal(0)),
+            description=months[0].description,
+            payment_description=(
+                f"Invoiced after use (new commerce), due in {PAYMENT_TERMS_DAYS} days"
+            ),
+            due_days=PAYMENT_TERMS_DAYS,
+        )
+        _state_months(invoice, months)
+        overage = OverageInvoice.objects.create(
+            organisation=organisation,
+            invoice=invoice,
+            period_start=months[0].month,
+            period_end=_last_day(months[-1].month),
+        )
+        marked = unbilled.update(overage_invoice=overage)
+        if marked != sum(m.records for m in months):
+            raise OverageMismatch(
+                f"{organisation.slug}: {marked} overage records marked, "
+                f"{sum(m.records for m in months)} summed; nothing invoiced"
+            )
+    return overage
+
+
+def _state_months(invoice: Invoice, months: list[_Month]) -> None:
+    """invoice_issue writes one line of the whole total under the first month's description:
+    it becomes that month's line, and each further month gets its own."""
+    first, *rest = months
+    if not rest:
+        return
+    invoice.lines.update(unit_amount=first.total, amount=first.total)
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(invoice=invoice, description=m.description, unit_amount=m.total, amount=m.total)
+        for m in rest
+    )
+
+
+def overage_invoice_unbilled(*, now: datetime | None = None) -> int:
+    """Invoice, organisation by organisation, every overage record not yet billed up to the end
+    of the last closed month (UTC); the number of invoices issued. Safe to run twice."""
+    before = closed_before(now or timezone.now())
+    waiting = _unbilled(before).values("organisation").distinct()
+    issued = 0
+    for organisation in Organisation.objects.filter(pk__in=waiting).order_by("pk"):
+        if overage_invoice_organisation(organisation=organisation, before=before):
+            issued += 1
+    return issued

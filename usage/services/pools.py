@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.core.cache import cache
 from django.db import connection
@@ -22,6 +22,9 @@ Category = PoolUsage.Category
 
 
 def month_of(moment: datetime) -> date:
+    """The first day of the UTC calendar month of `moment` (whatever offset it was given in)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return date(moment.year, moment.month, 1)
 
 

@@ -301,7 +301,12 @@ class Command(BaseCommand):
                 record["duration_seconds"] = int(rng.lognormvariate(5.2, 0.9))
             records.append(record)
         for batch in range(0, len(records), 1000):
-            usage_ingest(organisation=organisation, records=records[batch : batch + 1000])
+            # Older than the platform may report (USAGE_MAX_AGE_DAYS): the operator's seed only.
+            usage_ingest(
+                organisation=organisation,
+                records=records[batch : batch + 1000],
+                max_age=timedelta(days=91),
+            )
 
     def _organisation(self, slug, name, currency, country, commerce) -> Organisation:
         existing = Organisation.objects.filter(slug=slug).first()
