@@ -21,9 +21,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from billing import gateway
-from billing.exceptions import BillingError
-from billing.models import Card, CreditAccount, FundLot, LedgerEntry, RechargeAttempt
+from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
+from billing.models import Card, CreditAccount, FundLot, Invoice, LedgerEntry, RechargeAttempt
 from billing.money import format_money, from_minor_units, parse_amount, to_minor_units
+from billing.services.agreements import agreement_invoice_issue
 from billing.services.cards import card_current, customer_ensure, plain, row_for_intent
 from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account, lot_add
@@ -97,9 +98,8 @@ def auto_recharge_configure(
 
 def _method_ready(account: CreditAccount) -> bool:
     if account.recharge_method == Method.AGREEMENT:
-        return (
-            account.recharge_agreement is not None and account.recharge_agreement.removed_at is None
-        )
+        # Only an agreement the operator registered pays; a request pays for nothing.
+        return account.recharge_agreement is not None and account.recharge_agreement.is_active
     return card_current(account) is not None
 
 
@@ -120,13 +120,27 @@ def recharge_resume(*, account: CreditAccount) -> None:
 class Due:
     amount: Decimal | None
     reason: str  # why not, when amount is None
+    note: str = ""  # e.g. that the amount was capped at the maximum
+
+
+def _amount_closing_gap(account: CreditAccount) -> Decimal:
+    gap = max(account.recharge_trigger - account.balance, Decimal(0))
+    return account.recharge_amount + gap
 
 
 def recharge_amount_due(account: CreditAccount) -> Decimal:
     """The recharge amount plus what the balance lacks of the trigger (debt included): one charge
-    lifts the balance to trigger + recharge amount, never a series of small ones."""
-    gap = max(account.recharge_trigger - account.balance, Decimal(0))
-    return account.recharge_amount + gap
+    lifts the balance to trigger + recharge amount, never a series of small ones. No charge is
+    larger than PURCHASE_MAX_AMOUNT: a larger gap takes more than one recharge."""
+    return min(_amount_closing_gap(account), settings.PURCHASE_MAX_AMOUNT)
+
+
+def recharge_cap_note(account: CreditAccount) -> str:
+    """What the attempt, its invoice and its email say when the maximum capped the amount."""
+    high = settings.PURCHASE_MAX_AMOUNT
+    if _amount_closing_gap(account) <= high:
+        return ""
+    return f"capped at the {format_money(high, str(account.currency))} maximum; the next recharge follows"
 
 
 def recharges_last_day(account: CreditAccount, now=None) -> int:
@@ -154,7 +168,7 @@ def recharge_due(account: CreditAccount, now=None) -> Due:
         return Due(None, "paused: the most recharges allowed in 24 hours have run")
     if not _method_ready(account):
         return Due(None, "no saved card or agreement to pay with")
-    return Due(recharge_amount_due(account), "")
+    return Due(recharge_amount_due(account), "", recharge_cap_note(account))
 
 
 def recharge_enqueue(account: CreditAccount) -> None:
@@ -222,6 +236,7 @@ def _attempt_start(account_id: int) -> RechargeAttempt | None:
                 method=account.recharge_method,
                 amount=due.amount,
                 balance_before=account.balance,
+                note=due.note,
                 lease_until=now + LEASE,
             )
     except IntegrityError:
@@ -351,31 +366,51 @@ def _record_card_success(attempt: RechargeAttempt, intent) -> RechargeAttempt:
         issue=lambda locked: invoice_issue(
             account=locked,
             total=paid,
-            description=f"{CREDITS_LINE} (auto-recharge)",
+            description=_line(attempt),
             payment_description=f"Paid by {card}" if card else "Paid by card",
             payment_intent_id=intent.id,
+            kind=Invoice.Kind.RECHARGE,
         ),
     )
+
+
+def _line(attempt: RechargeAttempt) -> str:
+    return f"{CREDITS_LINE} (auto-recharge" + (f", {attempt.note}" if attempt.note else "") + ")"
 
 
 def _record_agreement(attempt: RechargeAttempt, account: CreditAccount) -> RechargeAttempt:
     agreement = account.recharge_agreement
-    if agreement is None or agreement.removed_at is not None:
+    if agreement is None:
         return _fail(
             attempt, "no_agreement", "The Enterprise Agreement is no longer available.", hard=True
         )
-    return _record_success(
-        attempt,
-        account,
-        reference=f"recharge:{attempt.code}",
-        issue=lambda locked: invoice_issue(
-            account=locked,
-            total=attempt.amount,
-            description=f"{CREDITS_LINE} (auto-recharge)",
-            payment_description=str(agreement),
-            agreement=agreement,
-        ),
-    )
+    try:
+        # The limit is checked with the invoice, under the account's lock.
+        return _record_success(
+            attempt,
+            account,
+            reference=f"recharge:{attempt.code}",
+            issue=lambda locked: agreement_invoice_issue(
+                account=locked,
+                agreement=agreement,
+                total=attempt.amount,
+                description=_line(attempt),
+                kind=Invoice.Kind.RECHARGE,
+            ),
+        )
+    except AgreementNotRegistered:
+        return _fail(
+            attempt, "no_agreement", "The Enterprise Agreement is no longer available.", hard=True
+        )
+    except CreditLimitExceeded as exc:
+        return _fail(
+            attempt,
+            exc.code,
+            exc.message,
+            hard=True,
+            reason=f"{agreement} reached its credit limit; once its invoices are paid or its "
+            "limit is raised, choose it again on Payment methods to resume",
+        )
 
 
 def _record_success(
@@ -413,13 +448,17 @@ def _record_success(
                 balance=format_money(balance, currency),
                 invoice=lot.invoice.display_number if lot.invoice else "",
                 invoice_url=f"/billing/invoices/{lot.invoice.code}/" if lot.invoice else "",
+                note=locked.note,
             )
     attempt.refresh_from_db()
     return attempt
 
 
-def _fail(attempt: RechargeAttempt, code: str, message: str, *, hard: bool) -> RechargeAttempt:
-    """Record a decline once: back off, or suspend after a hard decline or too many in a row."""
+def _fail(
+    attempt: RechargeAttempt, code: str, message: str, *, hard: bool, reason: str = ""
+) -> RechargeAttempt:
+    """Record a decline once: back off, or suspend after a hard decline or too many in a row.
+    `reason`, when given, is the suspension's reason instead of the card's."""
     now = timezone.now()
     with transaction.atomic():
         account = lock_account(CreditAccount(pk=attempt.account_id))
@@ -437,7 +476,7 @@ def _fail(attempt: RechargeAttempt, code: str, message: str, *, hard: bool) -> R
         currency = str(account.currency)
         if suspend:
             account.recharge_suspended_at = now
-            account.recharge_suspended_reason = (
+            account.recharge_suspended_reason = reason[:300] or (
                 f"the card was declined ({code}); update the card to resume"
                 if hard
                 else f"{account.recharge_failures} declines in a row; update the card to resume"
