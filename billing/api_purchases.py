@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 
 from billing.api import money_str
@@ -112,10 +112,13 @@ def purchase_create(request: HttpRequest, payload: PurchaseIn):
     else:
         invoice = _on_card(request, account, payload, amount)
     account.refresh_from_db(fields=["balance"])
-    return 201, {
-        "invoice": invoice_out(invoice),
-        "balance": money_str(account.balance, str(account.currency)),
-    }
+    return Status(
+        201,
+        {
+            "invoice": invoice_out(invoice),
+            "balance": money_str(account.balance, str(account.currency)),
+        },
+    )
 
 
 def _on_agreement(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
