@@ -168,3 +168,16 @@ def test_a_removed_agreement_cannot_pay(billing_client, org, agreement):
     billing_client.post(reverse("billing:agreement_remove", args=[agreement.code]))
     assert billing_client.post(reverse("billing:add_funds_agreement"), data).status_code == 200
     assert not FundLot.objects.exists()
+
+
+def test_an_agreement_at_its_credit_limit_refuses_the_next_purchase(billing_client, org):
+    agreement, _ = agreement_register(
+        account=account_of(org), number="EA-7654321", credit_limit="600"
+    )
+    data = _form(billing_client, amount="500.00", method=str(agreement.code))
+    assert billing_client.post(reverse("billing:add_funds_agreement"), data).status_code == 302
+    data = _form(billing_client, amount="200.00", method=str(agreement.code))
+    refused = billing_client.post(reverse("billing:add_funds_agreement"), data)
+    assert refused.status_code == 200
+    assert "credit limit" in " ".join(refused.context["form"].errors["amount"])
+    assert account_of(org).balance == Decimal("500") and Invoice.objects.count() == 1
