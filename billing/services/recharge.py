@@ -503,7 +503,10 @@ def _fail(
         )
         if suspend:
             notify_later(
-                account=account, kind="recharge_suspended", reason=account.recharge_suspended_reason
+                account=account,
+                kind="recharge_suspended",
+                reason=account.recharge_suspended_reason,
+                code=code,
             )
     return locked
 

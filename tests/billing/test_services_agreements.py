@@ -202,6 +202,8 @@ def test_a_recharge_on_an_agreement_at_its_limit_fails_hard_and_suspends(
     assert account.balance == D("10") and Invoice.objects.count() == 1
     subjects = " | ".join(m.subject for m in mail.outbox)
     assert "failed" in subjects.lower() and "suspended" in subjects.lower()
+    bodies = " ".join(m.body for m in mail.outbox)
+    assert "choose the agreement again" in bodies and "update the card" not in bodies.lower()
 
     # The invoice is paid, the admin chooses the agreement again: recharging resumes.
     invoice_mark_paid(invoice=first.lot.invoice)
