@@ -140,7 +140,8 @@ def recharge_cap_note(account: CreditAccount) -> str:
     high = settings.PURCHASE_MAX_AMOUNT
     if _amount_closing_gap(account) <= high:
         return ""
-    return f"capped at the {format_money(high, str(account.currency))} maximum; the next recharge follows"
+    maximum = format_money(high, str(account.currency))
+    return f"capped at the {maximum} maximum; the next recharge follows"
 
 
 def recharges_last_day(account: CreditAccount, now=None) -> int:

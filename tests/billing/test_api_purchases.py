@@ -1,4 +1,4 @@
-"""`POST /api/v1/account/purchases`: on a registered agreement within its limit, or the saved card."""
+"""`POST /api/v1/account/purchases`: a registered agreement within its limit, or the card."""
 
 from __future__ import annotations
 
