@@ -7,6 +7,7 @@ from django import forms
 from billing.exceptions import BillingError
 from billing.models import CreditAccount, EnterpriseAgreement, LedgerEntry
 from billing.money import minor_digits
+from billing.services.agreements import agreements_choosable
 from billing.services.purchases import clean_po_number, purchase_amount
 
 CARD = "card"
@@ -41,12 +42,8 @@ class AddFundsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.account = account
         currency = str(account.currency)
-        self.agreements = {
-            str(a.code): a
-            for a in EnterpriseAgreement.objects.filter(
-                organisation=account.organisation_id, removed_at__isnull=True
-            )
-        }
+        # Only agreements an operator registered; a request pays for nothing.
+        self.agreements = {str(a.code): a for a in agreements_choosable(account.organisation)}
         self.fields["method"].choices = [(CARD, "Credit or debit card")] + [
             (code, str(a)) for code, a in self.agreements.items()
         ]
@@ -79,11 +76,17 @@ class AddFundsForm(forms.Form):
         return self.agreements.get(self.cleaned_data.get("method", CARD))
 
 
-class AgreementForm(forms.Form):
+class AgreementRequestForm(forms.Form):
+    """An admin asks for an agreement; an operator registers it with a credit limit."""
+
     number = forms.CharField(label="Agreement number", max_length=40)
     name = forms.CharField(max_length=100, required=False, help_text="A label, e.g. “EMEA 2026”.")
     payment_terms_days = forms.IntegerField(
-        label="Payment terms (days)", min_value=0, max_value=120, initial=30
+        label="Requested payment terms (days)",
+        min_value=0,
+        max_value=120,
+        required=False,
+        help_text="Optional; the operator sets the terms when registering the agreement.",
     )
 
 
@@ -92,10 +95,7 @@ class RechargeMethodForm(forms.Form):
 
     def __init__(self, *args, account: CreditAccount, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        agreements = EnterpriseAgreement.objects.filter(
-            organisation=account.organisation_id, removed_at__isnull=True
-        )
-        self.agreements = {str(a.code): a for a in agreements}
+        self.agreements = {str(a.code): a for a in agreements_choosable(account.organisation)}
         self.fields["method"].choices = [(CARD, "The saved card")] + [
             (code, str(a)) for code, a in self.agreements.items()
         ]

@@ -8,6 +8,7 @@ entries) and checked as a whole by `billing.services.ledger.ledger_verify`.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -45,7 +46,15 @@ class BillingContact(models.Model):
 
 
 class EnterpriseAgreement(models.Model):
-    """A volume-licensing agreement that purchases are invoiced against instead of charged."""
+    """A volume-licensing agreement that purchases are invoiced against instead of charged.
+
+    Only an operator makes one `active`, with a credit limit: the due invoices on it plus a new
+    purchase never pass that limit. An admin's request is a `requested` row that pays for nothing.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested, waiting for approval"
+        ACTIVE = "active", "Active"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(
@@ -53,8 +62,18 @@ class EnterpriseAgreement(models.Model):
     )
     number = models.CharField(max_length=40)
     name = models.CharField(max_length=100, blank=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True
+    )
+    credit_limit = models.DecimalField(
+        **AMOUNT,
+        null=True,
+        blank=True,
+        help_text="Due invoices on the agreement plus a new purchase may not pass this.",
+    )
     payment_terms_days = models.PositiveSmallIntegerField(default=30)
     created_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -68,10 +87,23 @@ class EnterpriseAgreement(models.Model):
             models.CheckConstraint(
                 condition=Q(payment_terms_days__lte=120), name="agreement_terms_at_most_120_days"
             ),
+            models.CheckConstraint(
+                condition=Q(credit_limit__isnull=True) | Q(credit_limit__gt=0),
+                name="agreement_credit_limit_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="active")
+                | Q(credit_limit__isnull=False, approved_at__isnull=False),
+                name="agreement_active_has_limit",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Enterprise Agreement {self.number}" + (f" ({self.name})" if self.name else "")
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE and self.removed_at is None
 
 
 class CreditAccount(models.Model):
@@ -174,12 +206,24 @@ class Invoice(models.Model):
     class Status(models.TextChoices):
         PAID = "paid", "Paid"
         DUE = "due", "Due"
+        VOID = "void", "Void"
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        RECHARGE = "recharge", "Auto-recharge"
+        OVERAGE = "overage", "Overage"
+        SEATS = "seats", "Seats"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="invoices")
     number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PURCHASE)
     issued_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=4, choices=Status.choices)
+    # Set once, when an operator records that a due invoice was paid; nothing else ever changes.
+    paid_at = models.DateTimeField(null=True, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     currency = CurrencyField()
     total = models.DecimalField(**AMOUNT)
@@ -205,6 +249,22 @@ class Invoice(models.Model):
                 condition=Q(status="paid") | Q(due_date__isnull=False),
                 name="invoice_due_has_due_date",
             ),
+            models.CheckConstraint(
+                condition=Q(status="paid", paid_at__isnull=False)
+                | (~Q(status="paid") & Q(paid_at__isnull=True)),
+                name="invoice_paid_has_paid_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__isnull=True, period_end__isnull=True)
+                | Q(period_start__isnull=False, period_end__gte=F("period_start")),
+                name="invoice_period_in_order",
+            ),
+        ]
+        indexes = [
+            # The credit-limit check: the due invoices of one agreement.
+            models.Index(
+                fields=["agreement"], condition=Q(status="due"), name="invoice_agreement_due"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -213,6 +273,21 @@ class Invoice(models.Model):
     @property
     def display_number(self) -> str:
         return f"{self.account.organisation.slug.upper()}-{self.number:06d}"
+
+    @property
+    def period(self) -> str | None:
+        """`2026-10` for a calendar month, else `2026-09-01/2026-10-31`; None without one."""
+        start, end = self.period_start, self.period_end
+        if start is None or end is None:
+            return None
+        next_day = end + timedelta(days=1)
+        if (
+            start.day == 1
+            and next_day.day == 1
+            and (start.year, start.month) == (end.year, end.month)
+        ):
+            return f"{start:%Y-%m}"
+        return f"{start.isoformat()}/{end.isoformat()}"
 
 
 class InvoiceLine(models.Model):
@@ -419,6 +494,9 @@ class RechargeAttempt(models.Model):
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     hard_decline = models.BooleanField(default=False)
+    note = models.CharField(
+        max_length=200, blank=True, help_text="E.g. that the amount was capped at the maximum."
+    )
     lot = models.OneToOneField(
         FundLot, null=True, blank=True, on_delete=models.PROTECT, related_name="recharge"
     )

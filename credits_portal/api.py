@@ -130,7 +130,8 @@ def _api_problem(request: HttpRequest, exc: ApiProblem) -> HttpResponse:
 
 def _portal_error(request: HttpRequest, exc: PortalError) -> HttpResponse:
     if exc.conflict:
-        return problem(409, "Conflict", exc.message, code="conflict")
+        # A domain error may name its problem type (`credit_limit_exceeded`, …).
+        return problem(409, "Conflict", exc.message, code=getattr(exc, "code", None) or "conflict")
     errors = {exc.field: [exc.message]} if exc.field else None
     return problem(422, "Invalid values", exc.message, code="validation", errors=errors)
 

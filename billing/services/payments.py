@@ -47,7 +47,8 @@ class _Purpose:
     metadata_key: str
     source: str
     kind: str
-    invoice_line: str
+    invoice_line: str  # {note} is filled in
+    invoice_kind: str
     entry: str  # the ledger entry's description; {amount} is filled in
 
 
@@ -57,16 +58,24 @@ PURPOSES: dict[type, _Purpose] = {
         FundLot.Source.CARD,
         LedgerEntry.Kind.PURCHASE,
         CREDITS_LINE,
+        Invoice.Kind.PURCHASE,
         "Card purchase of {amount}",
     ),
     RechargeAttempt: _Purpose(
         "recharge",
         FundLot.Source.RECHARGE,
         LedgerEntry.Kind.RECHARGE,
-        f"{CREDITS_LINE} (auto-recharge)",
+        f"{CREDITS_LINE} (auto-recharge{{note}})",
+        Invoice.Kind.RECHARGE,
         "Auto-recharge of {amount}",
     ),
 }
+
+
+def invoice_line(row: Row) -> str:
+    """The invoice line of what `row` paid for, with the attempt's note (a capped recharge)."""
+    note = getattr(row, "note", "")
+    return PURPOSES[type(row)].invoice_line.format(note=f", {note}" if note else "")
 
 
 def payment_metadata(*, row: Row, account: CreditAccount) -> dict[str, str]:
@@ -158,7 +167,7 @@ def payment_succeeded(*, row: Row, answer: GatewayPayment) -> Row:
     card = Card.objects.filter(
         account_id=row.account_id, stripe_payment_method_id=answer.payment_method
     ).first()
-    line = PURPOSES[type(row)].invoice_line
+    line, kind = invoice_line(row), PURPOSES[type(row)].invoice_kind
 
     def issue(locked: CreditAccount) -> Invoice:
         return invoice_issue(
@@ -167,6 +176,7 @@ def payment_succeeded(*, row: Row, answer: GatewayPayment) -> Row:
             description=line,
             payment_description=f"Paid by {card}" if card else "Paid by card",
             payment_intent_id=answer.id,
+            kind=kind,
         )
 
     return success_record(row=row, reference=answer.reference, issue=issue)
@@ -228,4 +238,5 @@ def _mark_succeeded(row: Row, account: CreditAccount, lot: FundLot) -> None:
         balance=format_money(account.balance, currency),
         invoice=invoice.display_number if invoice else "",
         invoice_url=f"/billing/invoices/{invoice.code}/" if invoice else "",
+        note=row.note,
     )

@@ -13,11 +13,10 @@ from django.utils import timezone
 from billing.exceptions import BillingError
 from billing.models import CreditAccount, EnterpriseAgreement, FundLot, LedgerEntry
 from billing.money import format_money, parse_amount
-from billing.services.invoices import invoice_issue
+from billing.services.agreements import agreement_active, agreement_invoice_issue
 from billing.services.ledger import lot_add
 
 PO_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./_#-]{0,49}$")
-AGREEMENT_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,39}$")
 CREDITS_LINE = "Communications Credits"
 
 
@@ -47,28 +46,6 @@ def clean_po_number(value: str) -> str:
     return value
 
 
-def agreement_add(
-    *, account: CreditAccount, number: str, name: str = "", payment_terms_days: int = 30
-) -> EnterpriseAgreement:
-    number = (number or "").strip()
-    if not AGREEMENT_NUMBER.match(number):
-        raise BillingError("An agreement number has 4 to 40 letters, digits or -.", field="number")
-    if not 0 <= payment_terms_days <= 120:
-        raise BillingError("Payment terms are 0 to 120 days.", field="payment_terms_days")
-    with transaction.atomic():
-        organisation = account.organisation
-        if EnterpriseAgreement.objects.filter(
-            organisation=organisation, number=number, removed_at__isnull=True
-        ).exists():
-            raise BillingError(f"Agreement {number} is already registered.", field="number")
-        return EnterpriseAgreement.objects.create(
-            organisation=organisation,
-            number=number,
-            name=name.strip()[:100],
-            payment_terms_days=payment_terms_days,
-        )
-
-
 def agreement_remove(*, account: CreditAccount, agreement: EnterpriseAgreement) -> None:
     """Past invoices keep naming it; it can no longer be chosen, nor pay recharges."""
     with transaction.atomic():
@@ -82,14 +59,6 @@ def agreement_remove(*, account: CreditAccount, agreement: EnterpriseAgreement) 
         )
 
 
-def _active_agreement(
-    account: CreditAccount, agreement: EnterpriseAgreement
-) -> EnterpriseAgreement:
-    if agreement.organisation_id != account.organisation_id or agreement.removed_at is not None:
-        raise BillingError("Choose one of your organisation's agreements.", field="agreement")
-    return agreement
-
-
 def agreement_purchase(
     *,
     account: CreditAccount,
@@ -100,17 +69,18 @@ def agreement_purchase(
     actor: str = "",
     purchased_at: datetime | None = None,
 ) -> FundLot:
-    """Funds added at once, with an invoice due under the agreement's payment terms."""
-    agreement = _active_agreement(account, agreement)
+    """Funds added at once, with an invoice due under the agreement's payment terms; refused
+    unless an operator registered the agreement and its due invoices plus `amount` stay within
+    its credit limit (checked under the account's lock, with the invoice; a repeat of the same
+    `reference` returns the first lot)."""
     po_number = clean_po_number(po_number)
 
     def issue(locked: CreditAccount):
-        return invoice_issue(
+        return agreement_invoice_issue(
             account=locked,
+            agreement=agreement,
             total=amount,
             description=CREDITS_LINE,
-            payment_description=str(agreement),
-            agreement=agreement,
             po_number=po_number,
         )
 
@@ -149,9 +119,10 @@ def funds_grant(
 
 
 def recharge_method_set(*, account: CreditAccount, agreement: EnterpriseAgreement | None) -> None:
-    """Auto-recharge pays with the saved card (None) or is invoiced against `agreement`."""
+    """Auto-recharge pays with the saved card (None) or is invoiced against `agreement`, which
+    must be one an operator registered; choosing it lifts a suspension (e.g. its credit limit)."""
     if agreement is not None:
-        agreement = _active_agreement(account, agreement)
+        agreement = agreement_active(account=account, agreement=agreement)
     with transaction.atomic():
         locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
         locked.recharge_method = (
@@ -161,3 +132,7 @@ def recharge_method_set(*, account: CreditAccount, agreement: EnterpriseAgreemen
         )
         locked.recharge_agreement = agreement
         locked.save(update_fields=["recharge_method", "recharge_agreement"])
+    if agreement is not None:
+        from billing.services.recharge import recharge_resume
+
+        recharge_resume(account=account)

@@ -23,16 +23,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from billing import gateway
-from billing.exceptions import BillingError
+from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
 from billing.gateway import GatewayPayment, PaymentStatus
-from billing.models import Card, CreditAccount, RechargeAttempt
+from billing.models import Card, CreditAccount, Invoice, RechargeAttempt
 from billing.money import format_money, parse_amount, to_minor_units
 from billing.services import payments
+from billing.services.agreements import agreement_invoice_issue
 from billing.services.cards import card_current, customer_ensure
-from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account
 from billing.services.notifications import notify_later
-from billing.services.purchases import CREDITS_LINE, purchase_amount
+from billing.services.purchases import purchase_amount
 from credits_portal.models import Organisation
 
 log = logging.getLogger(__name__)
@@ -197,9 +197,8 @@ def auto_recharge_save(
 
 def _method_ready(account: CreditAccount) -> bool:
     if account.recharge_method == Method.AGREEMENT:
-        return (
-            account.recharge_agreement is not None and account.recharge_agreement.removed_at is None
-        )
+        # Only an agreement the operator registered pays; a request pays for nothing.
+        return account.recharge_agreement is not None and account.recharge_agreement.is_active
     return card_current(account) is not None
 
 
@@ -232,6 +231,7 @@ class Due:
     amount: Decimal | None
     reason: NotDue | None = None  # why not, when amount is None
     detail: str = ""
+    note: str = ""  # e.g. that the amount was capped at the maximum
 
     @property
     def paused(self) -> bool:
@@ -246,11 +246,25 @@ class Due:
         return f"{label}: {self.detail}" if self.detail else str(label)
 
 
-def recharge_amount_due(account: CreditAccount) -> Decimal:
-    """The recharge amount plus what the balance lacks of the trigger (debt included): one charge
-    lifts the balance to trigger + recharge amount, never a series of small ones."""
+def _amount_closing_gap(account: CreditAccount) -> Decimal:
     gap = max(account.recharge_trigger - account.balance, Decimal(0))
     return account.recharge_amount + gap
+
+
+def recharge_amount_due(account: CreditAccount) -> Decimal:
+    """The recharge amount plus what the balance lacks of the trigger (debt included): one charge
+    lifts the balance to trigger + recharge amount, never a series of small ones. No charge is
+    larger than PURCHASE_MAX_AMOUNT: a larger gap takes more than one recharge."""
+    return min(_amount_closing_gap(account), settings.PURCHASE_MAX_AMOUNT)
+
+
+def recharge_cap_note(account: CreditAccount) -> str:
+    """What the attempt, its invoice and its email say when the maximum capped the amount."""
+    high = settings.PURCHASE_MAX_AMOUNT
+    if _amount_closing_gap(account) <= high:
+        return ""
+    maximum = format_money(high, str(account.currency))
+    return f"capped at the {maximum} maximum; the next recharge follows"
 
 
 def recharges_last_day(account: CreditAccount, now=None) -> int:
@@ -278,7 +292,7 @@ def recharge_due(account: CreditAccount, now=None) -> Due:
         return Due(None, NotDue.PAUSED)
     if not _method_ready(account):
         return Due(None, NotDue.NO_METHOD)
-    return Due(recharge_amount_due(account))
+    return Due(recharge_amount_due(account), note=recharge_cap_note(account))
 
 
 def recharge_enqueue(account: CreditAccount) -> None:
@@ -346,6 +360,7 @@ def _attempt_start(account_id: int) -> RechargeAttempt | None:
                 method=account.recharge_method,
                 amount=due.amount,
                 balance_before=account.balance,
+                note=due.note,
                 lease_until=now + LEASE,
             )
     except IntegrityError:
@@ -452,22 +467,37 @@ def recharge_apply(attempt: RechargeAttempt, intent: GatewayPayment) -> Recharge
 
 def _record_agreement(attempt: RechargeAttempt, account: CreditAccount) -> RechargeAttempt:
     agreement = account.recharge_agreement
-    if agreement is None or agreement.removed_at is not None:
+    if agreement is None:
         return _fail(
             attempt, "no_agreement", "The Enterprise Agreement is no longer available.", hard=True
         )
-    return _record_success(
-        attempt,
-        account,
-        reference=f"recharge:{attempt.code}",
-        issue=lambda locked: invoice_issue(
-            account=locked,
-            total=attempt.amount,
-            description=f"{CREDITS_LINE} (auto-recharge)",
-            payment_description=str(agreement),
-            agreement=agreement,
-        ),
-    )
+    try:
+        # The limit is checked with the invoice, under the account's lock.
+        return _record_success(
+            attempt,
+            account,
+            reference=f"recharge:{attempt.code}",
+            issue=lambda locked: agreement_invoice_issue(
+                account=locked,
+                agreement=agreement,
+                total=attempt.amount,
+                description=payments.invoice_line(attempt),
+                kind=Invoice.Kind.RECHARGE,
+            ),
+        )
+    except AgreementNotRegistered:
+        return _fail(
+            attempt, "no_agreement", "The Enterprise Agreement is no longer available.", hard=True
+        )
+    except CreditLimitExceeded as exc:
+        return _fail(
+            attempt,
+            exc.code,
+            exc.message,
+            hard=True,
+            reason=f"{agreement} reached its credit limit; once its invoices are paid or its "
+            "limit is raised, choose it again on Payment methods to resume",
+        )
 
 
 def _record_success(
@@ -478,8 +508,11 @@ def _record_success(
     return payments.success_record(row=attempt, reference=reference, issue=issue)
 
 
-def _fail(attempt: RechargeAttempt, code: str, message: str, *, hard: bool) -> RechargeAttempt:
-    """Record a decline once: back off, or suspend after a hard decline or too many in a row."""
+def _fail(
+    attempt: RechargeAttempt, code: str, message: str, *, hard: bool, reason: str = ""
+) -> RechargeAttempt:
+    """Record a decline once: back off, or suspend after a hard decline or too many in a row.
+    `reason`, when given, is the suspension's reason instead of the card's."""
     now = timezone.now()
     with transaction.atomic():
         account = lock_account(CreditAccount(pk=attempt.account_id))
@@ -497,7 +530,7 @@ def _fail(attempt: RechargeAttempt, code: str, message: str, *, hard: bool) -> R
         currency = str(account.currency)
         if suspend:
             account.recharge_suspended_at = now
-            account.recharge_suspended_reason = (
+            account.recharge_suspended_reason = reason[:300] or (
                 f"the card was declined ({code}); update the card to resume"
                 if hard
                 else f"{account.recharge_failures} declines in a row; update the card to resume"
@@ -524,7 +557,10 @@ def _fail(attempt: RechargeAttempt, code: str, message: str, *, hard: bool) -> R
         )
         if suspend:
             notify_later(
-                account=account, kind="recharge_suspended", reason=account.recharge_suspended_reason
+                account=account,
+                kind="recharge_suspended",
+                reason=account.recharge_suspended_reason,
+                code=code,
             )
     return locked
 

@@ -11,10 +11,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from billing import gateway
 from billing.exceptions import BillingError
-from billing.forms import AgreementForm, RechargeMethodForm
+from billing.forms import AgreementRequestForm, RechargeMethodForm
 from billing.models import EnterpriseAgreement
 from billing.services import cards
-from billing.services.purchases import agreement_add, agreement_remove, recharge_method_set
+from billing.services.agreements import agreement_request, agreement_unpaid
+from billing.services.purchases import agreement_remove, recharge_method_set
 from billing.views.shortcuts import account_for_request, get_agreement_for, get_card_for
 from credits_portal.audit import audit
 from credits_portal.permissions import Capability
@@ -25,15 +26,20 @@ from credits_portal.tenancy import require_capability
 @require_capability(Capability.BILLING_MANAGE)
 def payment_methods(request: HttpRequest) -> HttpResponse:
     account = account_for_request(request)
+    agreements = list(
+        EnterpriseAgreement.objects.filter(
+            organisation=request.organisation, removed_at__isnull=True
+        )
+    )
+    for agreement in agreements:
+        agreement.unpaid = agreement_unpaid(agreement) if agreement.is_active else None
     return render(
         request,
         "billing/payment_methods.html",
         {
             "account": account,
             "card": cards.card_current(account),
-            "agreements": EnterpriseAgreement.objects.filter(
-                organisation=request.organisation, removed_at__isnull=True
-            ),
+            "agreements": agreements,
             "method_form": RechargeMethodForm(account=account),
         },
     )
@@ -84,16 +90,21 @@ def card_remove(request: HttpRequest, code) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.BILLING_MANAGE)
 def agreement_new(request: HttpRequest) -> HttpResponse:
+    """Request an agreement: it waits for an operator, and pays for nothing until approved."""
     account = account_for_request(request)
-    form = AgreementForm(request.POST or None)
+    form = AgreementRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            agreement = agreement_add(account=account, **form.cleaned_data)
+            agreement = agreement_request(account=account, **form.cleaned_data)
         except BillingError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
-            audit(request, "agreement.added", agreement.number, after=form.cleaned_data)
-            messages.success(request, f"{agreement} can now pay for credits.")
+            audit(request, "agreement.requested", agreement.number, after=form.cleaned_data)
+            messages.success(
+                request,
+                f"{agreement} is requested. It waits for an operator to register it with a "
+                "credit limit; until then it cannot pay for anything.",
+            )
             return redirect("billing:payment_methods")
     return render(request, "billing/agreement_form.html", {"form": form})
 
@@ -120,7 +131,11 @@ def recharge_method(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose the saved card or one of your agreements.")
         return redirect("billing:payment_methods")
     agreement = form.agreements.get(form.cleaned_data["method"])
-    recharge_method_set(account=account, agreement=agreement)
+    try:
+        recharge_method_set(account=account, agreement=agreement)
+    except BillingError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:payment_methods")
     audit(
         request,
         "auto_recharge.method_changed",

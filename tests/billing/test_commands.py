@@ -59,6 +59,7 @@ def test_a_purchase_time_without_a_zone_is_utc(org):
 
 
 def test_grant_funds_on_an_agreement_issues_a_due_invoice(org):
+    run("add_agreement", "contoso", "EA-1234", "--credit-limit", "5000")
     run("grant_funds", "contoso", "1000", "--enterprise-agreement", "EA-1234", "--po", "PO-77")
     invoice = Invoice.objects.get()
     assert (invoice.status, invoice.agreement.number, invoice.po_number) == (
@@ -81,8 +82,8 @@ def test_grant_funds_on_an_agreement_issues_a_due_invoice(org):
         (["contoso", "10", "--purchased-at", "2020-01-01T00:00:00Z"], "already have expired"),
         (["contoso", "10", "--purchased-at", "2099-01-01T00:00:00Z"], "future"),
         (["contoso", "10", "--po", "PO-1"], "--po needs"),
-        (["contoso", "10", "--enterprise-agreement", "x"], "agreement number"),
-        (["contoso", "10", "--enterprise-agreement", "EA-1234", "--po", "<bad>"], "purchase order"),
+        (["contoso", "10", "--enterprise-agreement", "x"], "no registered agreement 'x'"),
+        (["contoso", "10", "--enterprise-agreement", "EA-404", "--po", "<bad>"], "purchase order"),
     ],
 )
 def test_grant_funds_refuses_bad_input_and_changes_nothing(org, args, message):

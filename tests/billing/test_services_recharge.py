@@ -14,8 +14,9 @@ from django.utils import timezone
 from billing.exceptions import BillingError
 from billing.models import FundLot, Invoice, RechargeAttempt
 from billing.services import recharge
+from billing.services.agreements import agreement_register
 from billing.services.contacts import billing_contact_add
-from billing.services.purchases import agreement_add, recharge_method_set
+from billing.services.purchases import recharge_method_set
 from billing.services.recharge import auto_recharge_configure, recharge_run, recharge_sweep
 from tests.billing.recharge_helpers import save_card, spend, turn_on
 from tests.builders import account_of, grant, make_org
@@ -252,7 +253,9 @@ def test_the_runaway_guard_pauses_and_emails_once(
 @pytest.mark.django_db
 def test_an_agreement_is_invoiced_instead_of_charged(org):
     account = account_of(org)
-    agreement = agreement_add(account=account, number="EA-5550001", payment_terms_days=30)
+    agreement, _ = agreement_register(
+        account=account, number="EA-5550001", payment_terms_days=30, credit_limit="1000"
+    )
     recharge_method_set(account=account, agreement=agreement)
     auto_recharge_configure(
         account=account_of(org), enabled=True, trigger_amount="20", recharge_amount="100"
@@ -352,3 +355,26 @@ def test_run_recharges_command(org):
     call_command("run_recharges", stdout=out)
     assert out.getvalue() == "Ran 1 recharges.\n"
     assert account_of(org).balance == D("70.00")
+
+
+@pytest.mark.django_db
+def test_a_recharge_never_charges_more_than_the_purchase_maximum(
+    org, django_capture_on_commit_callbacks
+):
+    """Issue 13, finding 4: debt 3,370.18 with trigger = recharge = 10,000 charged 23,370.18 at
+    once. One charge is at most PURCHASE_MAX_AMOUNT and says it was capped; the next follows."""
+    turn_on(org, trigger="10000", amount="10000")
+    spend(org, "3370.18", "long-calls")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = recharge_run(account_id=account_of(org).pk)
+    assert (first.status, first.amount) == ("succeeded", D("10000.00"))
+    assert "capped at the 10,000.00 USD maximum" in first.note
+    (charge,) = charges_for(first)
+    assert charge.amount == 1_000_000
+    assert "capped at the 10,000.00 USD maximum" in first.lot.invoice.lines.get().description
+    assert "capped at the 10,000.00 USD maximum" in mail.outbox[-1].body
+    assert account_of(org).balance == D("6629.82")
+    second = recharge_run(account_id=account_of(org).pk)
+    assert (second.status, second.amount) == ("succeeded", D("10000.00"))
+    assert account_of(org).balance == D("16629.82")
+    assert recharge.recharge_amount_due(account_of(org)) == D("10000.00")

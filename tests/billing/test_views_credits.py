@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import FundLot, Invoice, LedgerEntry, Payment
+from billing.services.agreements import agreement_register
 from billing.services.ledger import funds_debit
-from billing.services.purchases import agreement_add
 from credits_portal.permissions import Role
 from tests.builders import account_of, grant, make_api_key, make_member, make_org
 
@@ -25,9 +25,14 @@ def billing_client(client_as):
 
 @pytest.fixture
 def agreement(org):
-    return agreement_add(
-        account=account_of(org), number="EA-7654321", name="EMEA", payment_terms_days=45
+    agreement, _ = agreement_register(
+        account=account_of(org),
+        number="EA-7654321",
+        name="EMEA",
+        payment_terms_days=45,
+        credit_limit="5000",
     )
+    return agreement
 
 
 def test_the_page_shows_balance_lots_and_history(billing_client, org):
@@ -176,7 +181,9 @@ def test_bad_input_names_the_field_and_changes_nothing(billing_client, org, data
 
 
 def test_another_organisations_agreement_cannot_pay(billing_client, org, other_org):
-    theirs = agreement_add(account=account_of(other_org), number="EA-THEIRS")
+    theirs, _ = agreement_register(
+        account=account_of(other_org), number="EA-THEIRS", credit_limit="1000"
+    )
     data = _form(billing_client, amount="50", method=str(theirs.code))
     assert (
         "method" in billing_client.post(reverse("billing:add_funds"), data).context["form"].errors
@@ -190,3 +197,16 @@ def test_a_removed_agreement_cannot_pay(billing_client, org, agreement):
     billing_client.post(reverse("billing:agreement_remove", args=[agreement.code]))
     assert billing_client.post(reverse("billing:add_funds_agreement"), data).status_code == 200
     assert not FundLot.objects.exists()
+
+
+def test_an_agreement_at_its_credit_limit_refuses_the_next_purchase(billing_client, org):
+    agreement, _ = agreement_register(
+        account=account_of(org), number="EA-7654321", credit_limit="600"
+    )
+    data = _form(billing_client, amount="500.00", method=str(agreement.code))
+    assert billing_client.post(reverse("billing:add_funds_agreement"), data).status_code == 302
+    data = _form(billing_client, amount="200.00", method=str(agreement.code))
+    refused = billing_client.post(reverse("billing:add_funds_agreement"), data)
+    assert refused.status_code == 200
+    assert "credit limit" in " ".join(refused.context["form"].errors["amount"])
+    assert account_of(org).balance == Decimal("500") and Invoice.objects.count() == 1

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
-from billing.models import Card, CreditAccount, EnterpriseAgreement
+from billing.models import Card, CreditAccount, EnterpriseAgreement, FundLot, Invoice
+from billing.services.agreements import agreement_register
 from credits_portal.permissions import Role
 from tests.builders import account_of
 from tests.stripe_helpers import VISA, confirm_setup
@@ -48,7 +51,11 @@ def test_agreements_and_the_default_for_auto_recharge(billing_client, org):
         {"number": "EA-1000200", "name": "Main", "payment_terms_days": 30},
     )
     assert response.status_code == 302
-    agreement = EnterpriseAgreement.objects.get()
+    # The admin's request, approved by the operator with a credit limit.
+    agreement, outcome = agreement_register(
+        account=account_of(org), number="EA-1000200", credit_limit="5000"
+    )
+    assert outcome == "approved" and agreement == EnterpriseAgreement.objects.get()
     billing_client.post(reverse("billing:recharge_method"), {"method": str(agreement.code)})
     account = account_of(org)
     assert (account.recharge_method, account.recharge_agreement) == ("agreement", agreement)
@@ -82,3 +89,33 @@ def test_the_same_agreement_twice_is_refused(billing_client, org):
     response = billing_client.post(reverse("billing:agreement_new"), data)
     assert "already registered" in str(response.context["form"].errors)
     assert EnterpriseAgreement.objects.count() == 1
+
+
+def test_a_self_declared_agreement_funds_nothing(billing_client, org):
+    """Issue 13, finding 1: FAKE-0001 with 120-day terms, declared on Payment methods, then three
+    purchases of 10,000 on it. A request does nothing until an operator approves it."""
+    response = billing_client.post(
+        reverse("billing:agreement_new"), {"number": "FAKE-0001", "payment_terms_days": 120}
+    )
+    assert response.status_code == 302
+    agreement = EnterpriseAgreement.objects.get(number="FAKE-0001")
+    for _ in range(3):
+        data = {
+            "amount": "10000",
+            "method": str(agreement.code),
+            "po_number": "",
+            "form_token": str(uuid.uuid4()),
+        }
+        billing_client.post(reverse("billing:add_funds"), data)
+        billing_client.post(reverse("billing:add_funds_agreement"), data)
+    assert account_of(org).balance == 0
+    assert not FundLot.objects.exists() and not Invoice.objects.exists()
+    billing_client.post(reverse("billing:recharge_method"), {"method": str(agreement.code)})
+    account = account_of(org)
+    assert (account.recharge_method, account.recharge_agreement) == ("card", None)
+    agreement.refresh_from_db()
+    assert agreement.status == "requested"
+    page = billing_client.get(reverse("billing:payment_methods")).content.decode()
+    assert "FAKE-0001" in page and "waiting for approval" in page
+    add_funds = billing_client.get(reverse("billing:add_funds")).content.decode()
+    assert "FAKE-0001" not in add_funds

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 
 from billing.models import RechargeAttempt
-from billing.services.purchases import agreement_add, recharge_method_set
+from billing.services.agreements import agreement_register
+from billing.services.purchases import recharge_method_set
 from billing.services.recharge import auto_recharge_configure, recharge_preview
 from credits_portal.permissions import Role
 from tests.billing.recharge_helpers import save_card, spend
@@ -70,7 +71,9 @@ def test_an_agreement_is_named_and_invoiced_after_the_confirmation(
     client_as, org, django_capture_on_commit_callbacks
 ):
     account = account_of(org)
-    agreement = agreement_add(account=account, number="EA-5550001", payment_terms_days=30)
+    agreement, _ = agreement_register(
+        account=account, number="EA-5550001", credit_limit="5000", payment_terms_days=30
+    )
     recharge_method_set(account=account, agreement=agreement)
     client = client_as(Role.BILLING)
     asked = client.post(

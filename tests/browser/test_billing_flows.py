@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Invoice, RechargeAttempt
+from billing.services.agreements import agreement_register
 from credits_portal.celery import app as celery_app
 from credits_portal.permissions import Role
 from tests.browser.conftest import enter_card, sign_in
@@ -23,16 +24,20 @@ def test_add_funds_with_an_enterprise_agreement_and_a_po_number(page, look, org)
     sign_in(page, make_member(org, Role.BILLING).email, PASSWORD)
 
     page.goto("/billing/payment-methods/")
-    page.click("text=Add agreement")
+    page.click("text=Request an agreement")
     page.fill("#id_number", "EA-7731-2026")
     page.fill("#id_name", "EMEA 2026")
     page.fill("#id_payment_terms_days", "45")
     look("agreement-form")
     page.click("main button[type=submit]")
-    assert "Enterprise Agreement EA-7731-2026 (EMEA 2026) can now pay for credits." in (
+    assert "Enterprise Agreement EA-7731-2026 (EMEA 2026) is requested." in (
         page.inner_text(".messages")
     )
-    assert "EA-7731-2026" in page.inner_text("main table")
+    assert "waiting for approval" in page.inner_text("main table")
+    # The operator registers it with a credit limit; only then can it pay.
+    agreement_register(account=account_of(org), number="EA-7731-2026", credit_limit="5000")
+    page.reload()
+    assert "Active" in page.inner_text("main table")
     look("payment-methods")
 
     page.goto("/billing/credits/")

@@ -10,7 +10,7 @@ from axes.models import AccessAttempt
 from django.utils import timezone
 
 from billing.models import Invoice, LedgerEntry, Payment
-from billing.services.purchases import agreement_add
+from billing.services.agreements import agreement_register
 from credits_portal.permissions import Role
 from tests.browser.conftest import enter_card, sign_in
 from tests.builders import PASSWORD, account_of, grant, make_member
@@ -77,7 +77,9 @@ def test_repeated_wrong_passwords_lock_the_sign_in_even_for_the_right_one(
 
 
 def test_a_reports_reader_sees_no_add_funds_and_cannot_post_to_it(page, look, org):
-    agreement = agreement_add(account=account_of(org), number="EA-4410")
+    agreement, _ = agreement_register(
+        account=account_of(org), number="EA-4410", credit_limit="1000"
+    )
     sign_in(page, make_member(org, Role.REPORTS).email, PASSWORD)
     response = page.goto("/billing/credits/add/")
     assert response.status == 403

@@ -15,9 +15,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from billing.models import Card, Payment
+from billing.services.agreements import agreement_register
 from billing.services.cards import payment_start
 from billing.services.contacts import billing_contact_add
-from billing.services.purchases import agreement_add, agreement_purchase
+from billing.services.purchases import agreement_purchase
 from credits_portal import services
 from credits_portal.permissions import Role
 from licensing.models import CsvUpload, DirectoryUser
@@ -96,7 +97,9 @@ def _objects(organisation) -> dict[str, str]:
     key, _ = services.api_key_create(organisation=organisation, name="k", scope="platform")
     contact = billing_contact_add(organisation=organisation, email=f"ap@{organisation.slug}.ex")
     account = account_of(organisation)
-    agreement = agreement_add(account=account, number=f"EA-{organisation.slug}")
+    agreement, _ = agreement_register(
+        account=account, number=f"EA-{organisation.slug}", credit_limit="1000"
+    )
     lot = agreement_purchase(
         account=account, agreement=agreement, amount=Decimal("100"), reference=str(uuid.uuid4())
     )

@@ -30,6 +30,8 @@ def mark_billed_records(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("usage", "0005_drop_authorization_log"),
+        # Billing's 0008 reads the overage invoices' months before this renames the column.
+        ("billing", "0008_agreement_credit_limit"),
     ]
 
     operations = [

@@ -97,6 +97,7 @@ def overage_invoice_organisation(
         ]
         if not months:
             return None
+        period_start, period_end = months[0].month, _last_day(months[-1].month)
         invoice = invoice_issue(
             account=account,
             total=sum((m.total for m in months), Decimal(0)),
@@ -105,13 +106,16 @@ def overage_invoice_organisation(
                 f"Invoiced after use (new commerce), due in {PAYMENT_TERMS_DAYS} days"
             ),
             due_days=PAYMENT_TERMS_DAYS,
+            kind=Invoice.Kind.OVERAGE,
+            period_start=period_start,
+            period_end=period_end,
         )
         _state_months(invoice, months)
         overage = OverageInvoice.objects.create(
             organisation=organisation,
             invoice=invoice,
-            period_start=months[0].month,
-            period_end=_last_day(months[-1].month),
+            period_start=period_start,
+            period_end=period_end,
         )
         marked = unbilled.update(overage_invoice=overage)
         if marked != sum(m.records for m in months):

@@ -7,10 +7,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.exceptions import BillingError
-from billing.models import EnterpriseAgreement
 from billing.money import format_money, parse_amount
+from billing.services.agreements import agreements_choosable
 from billing.services.ledger import account_for
-from billing.services.purchases import agreement_add, agreement_purchase, funds_grant
+from billing.services.purchases import agreement_purchase, clean_po_number, funds_grant
 from credits_portal.audit import audit_command
 from credits_portal.management.lookup import organisation_or_error
 
@@ -49,11 +49,16 @@ class Command(BaseCommand):
         reference = reference or f"grant:{uuid.uuid4()}"
         try:
             value = parse_amount(amount, str(account.currency))
+            po = clean_po_number(po)
             with transaction.atomic():
                 if agreement:
-                    found = EnterpriseAgreement.objects.filter(
-                        organisation=organisation, number=agreement, removed_at__isnull=True
-                    ).first() or agreement_add(account=account, number=agreement)
+                    # Only an agreement registered with `add_agreement`, within its credit limit.
+                    found = agreements_choosable(organisation).filter(number=agreement).first()
+                    if found is None:
+                        raise CommandError(
+                            f"{slug} has no registered agreement {agreement!r}; "
+                            "register it first with add_agreement."
+                        )
                     lot = agreement_purchase(
                         account=account,
                         agreement=found,

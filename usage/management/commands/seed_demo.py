@@ -8,8 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import BillingContact, EnterpriseAgreement
+from billing.services.agreements import agreement_register
 from billing.services.ledger import account_for
-from billing.services.purchases import agreement_add, agreement_purchase, funds_grant
+from billing.services.purchases import agreement_purchase, funds_grant
 from credits_portal import services
 from credits_portal.models import Organisation
 from credits_portal.permissions import Role
@@ -79,9 +80,18 @@ class Command(BaseCommand):
         """Lots of different ages, one expiring within 30 days; references keep it idempotent."""
         account = account_for(organisation)
         now = timezone.now()
-        agreement = EnterpriseAgreement.objects.filter(
-            organisation=organisation, number="EA-4500123", removed_at__isnull=True
-        ).first() or agreement_add(account=account, number="EA-4500123", name="Contoso EA 2026")
+        agreement = (
+            EnterpriseAgreement.objects.filter(
+                organisation=organisation, number="EA-4500123", removed_at__isnull=True
+            ).first()
+            or agreement_register(
+                account=account,
+                number="EA-4500123",
+                name="Contoso EA 2026",
+                credit_limit=Decimal("25000.00"),
+                payment_terms_days=30,
+            )[0]
+        )
         funds_grant(
             account=account,
             amount=Decimal("200.00"),

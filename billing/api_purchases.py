@@ -1,0 +1,229 @@
+"""`POST /api/v1/account/purchases` and `GET /api/v1/invoices` (API.md), for admin keys.
+
+A purchase is the same service as the portal's Add funds: on an agreement the operator
+registered (within its credit limit), or off-session on the saved card.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from ninja.decorators import decorate_view
+
+from billing.api import money_str
+from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
+from billing.models import CreditAccount, Invoice, Payment
+from billing.services import cards
+from billing.services.agreements import agreements_choosable
+from billing.services.purchases import agreement_purchase, clean_po_number, purchase_amount
+from credits_portal.api import IDEMPOTENCY_HEADER, ApiProblem, admin_auth, idempotent
+from credits_portal.audit import actor_of, audit
+from credits_portal.models import Organisation
+
+router = Router(tags=["invoices"], auth=admin_auth)
+# Card payments made through the API: the same Idempotency-Key is the same payment.
+PAYMENT_NAMESPACE = uuid.UUID("6f1d1c2e-3a55-4c0e-9b8e-5d1f3e7a9c41")
+
+
+class PurchaseIn(Schema):
+    amount: str
+    method: Literal["agreement", "card"]
+    agreement: str | None = None
+    po: str | None = None
+
+
+class InvoiceOut(Schema):
+    number: str
+    kind: str
+    total: str
+    currency: str
+    issued_at: datetime
+    due_at: date | None
+    status: str
+    po: str | None
+    period: str | None
+
+
+class PurchaseOut(Schema):
+    invoice: InvoiceOut
+    balance: str
+
+
+class InvoicesOut(Schema):
+    invoices: list[InvoiceOut]
+    next_cursor: str | None
+
+
+class InvoicesQuery(Schema):
+    cursor: str | None = None
+    limit: int = 50
+
+
+def _invalid(field: str, message: str) -> ApiProblem:
+    return ApiProblem(422, "Invalid values", message, code="validation", errors={field: [message]})
+
+
+def _conflict(code: str, message: str) -> ApiProblem:
+    return ApiProblem(409, "Conflict", message, code=code)
+
+
+def invoice_out(invoice: Invoice) -> dict:
+    currency = str(invoice.currency)
+    return {
+        "number": invoice.display_number,
+        "kind": invoice.kind,
+        "total": money_str(invoice.total, currency),
+        "currency": currency,
+        "issued_at": invoice.issued_at,
+        "due_at": invoice.due_date,
+        "status": invoice.status,
+        "po": invoice.po_number or None,
+        "period": invoice.period,
+    }
+
+
+def _account(request: HttpRequest) -> CreditAccount:
+    return CreditAccount.objects.select_related("organisation").get(
+        organisation=request.organisation
+    )
+
+
+@router.post("/account/purchases", response={201: PurchaseOut})
+@decorate_view(idempotent)
+def purchase_create(request: HttpRequest, payload: PurchaseIn):
+    """Add funds: on a registered agreement (invoiced, within its credit limit) or on the saved
+    card, off-session. 409 `agreement_not_registered`, `credit_limit_exceeded`, `new_commerce`,
+    `no_payment_method`, `card_declined`; 422 bad amounts."""
+    account = _account(request)
+    if account.organisation.commerce == Organisation.Commerce.NEW:
+        raise _conflict(
+            "new_commerce",
+            "New-commerce organisations cannot buy credits: their overage is billed after use.",
+        )
+    amount = purchase_amount(account, payload.amount)  # a BillingError naming `amount`: 422
+    if payload.method == "agreement":
+        invoice = _on_agreement(request, account, payload, amount)
+    else:
+        invoice = _on_card(request, account, payload, amount)
+    account.refresh_from_db(fields=["balance"])
+    return Status(
+        201,
+        {
+            "invoice": invoice_out(invoice),
+            "balance": money_str(account.balance, str(account.currency)),
+        },
+    )
+
+
+def _on_agreement(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
+    if not (payload.agreement or "").strip():
+        raise _invalid("agreement", "Name the agreement to invoice, e.g. EA-4500123.")
+    try:
+        po_number = clean_po_number(payload.po or "")
+    except BillingError as exc:
+        raise _invalid("po", exc.message) from None
+    # Another organisation's agreement answers exactly as one that does not exist.
+    agreement = (
+        agreements_choosable(request.organisation).filter(number=payload.agreement.strip()).first()
+    )
+    if agreement is None:
+        raise _conflict(
+            "agreement_not_registered",
+            f"{payload.agreement.strip()!r} is not an agreement an operator registered for "
+            "your organisation.",
+        )
+    try:
+        lot = agreement_purchase(
+            account=account,
+            agreement=agreement,
+            amount=amount,
+            po_number=po_number,
+            reference=f"api:{uuid.uuid4()}",
+            actor=actor_of(request),
+        )
+    except AgreementNotRegistered as exc:
+        raise _conflict(exc.code, exc.message) from None
+    except CreditLimitExceeded as exc:
+        raise _conflict(exc.code, exc.message) from None
+    audit(
+        request,
+        "funds.added_by_agreement",
+        agreement.number,
+        after={"amount": lot.amount, "po_number": po_number, "invoice": lot.invoice.display_number},
+    )
+    return lot.invoice
+
+
+def _on_card(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
+    if payload.po:
+        raise _invalid("po", "A purchase order number goes with an Enterprise Agreement.")
+    if payload.agreement:
+        raise _invalid("agreement", "An agreement goes with the method `agreement`.")
+    card = cards.card_current(account)
+    if card is None:
+        raise _conflict("no_payment_method", "Save a card in the portal before paying by card.")
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    token = (
+        uuid.uuid5(PAYMENT_NAMESPACE, f"{account.pk}:{key}") if key else uuid.uuid4()
+    )  # a retry of the same key (after a 5xx) finds the same payment
+    payment = cards.payment_start(account=account, amount=amount, form_token=token)
+    if payment.status == Payment.Status.PENDING:
+        payment = cards.payment_charge(payment=payment, card=card)
+    elif payment.status in (Payment.Status.CHARGING, Payment.Status.REQUIRES_ACTION):
+        payment = cards.payment_reconcile(payment=payment)
+    if payment.status == Payment.Status.SUCCEEDED:
+        invoice = payment.lot.invoice
+        audit(
+            request,
+            "funds.card_payment",
+            str(payment.code),
+            after={"amount": payment.amount, "invoice": invoice.display_number},
+        )
+        return invoice
+    if payment.status == Payment.Status.FAILED:
+        raise _conflict("card_declined", payment.failure_message or "The card was declined.")
+    if payment.status == Payment.Status.REQUIRES_ACTION:
+        raise _conflict(
+            "card_declined",
+            "The bank asks the cardholder to authenticate this payment; pay in the portal.",
+        )
+    # The gateway did not answer: the charge may have happened. The same key asks again.
+    raise ApiProblem(
+        503,
+        "Payment outcome unknown",
+        "The card gateway did not answer; retry with the same Idempotency-Key.",
+        code="gateway_unavailable",
+    )
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("inv_"))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _invalid("cursor", "Not a cursor this API gave.") from None
+
+
+@router.get("/invoices", response=InvoicesOut)
+def invoices_list(request: HttpRequest, query: Query[InvoicesQuery]):
+    """The organisation's invoices, newest first; follow `next_cursor` for older ones."""
+    if not 1 <= query.limit <= 200:
+        raise _invalid("limit", "Between 1 and 200.")
+    account = _account(request)
+    invoices = Invoice.objects.filter(account=account).select_related("account__organisation")
+    if query.cursor:
+        invoices = invoices.filter(number__lt=_decode_cursor(query.cursor))
+    page = list(invoices.order_by("-number")[: query.limit + 1])
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    return {
+        "invoices": [invoice_out(invoice) for invoice in page],
+        "next_cursor": base64.urlsafe_b64encode(f"inv_{page[-1].number}".encode()).decode()
+        if more
+        else None,
+    }
