@@ -12,7 +12,7 @@ from credits_portal.audit import audit_record
 from credits_portal.models import AuditEvent
 from credits_portal.permissions import Role
 from tests.billing.recharge_helpers import save_card
-from tests.builders import make_api_key, make_user, seats
+from tests.builders import grant, make_api_key, make_user, seats
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,7 @@ def test_keys_contacts_and_auto_recharge_are_audited_with_before_and_after(clien
     admin.post(reverse("api_key_revoke", args=[key.prefix]))
     admin.post(reverse("billing:contact_add"), {"email": "ap@contoso.example"})
     save_card(org)
+    grant(org, "100")  # above the trigger: the save charges nothing, so no confirmation step
     admin.post(
         reverse("billing:auto_recharge"),
         {"enabled": "on", "trigger_amount": "20", "recharge_amount": "50"},

@@ -63,6 +63,7 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "billing:invoice_pdf": (BILLING, "invoice", False),
     "billing:add_funds": (BILLING, None, False),
     "billing:auto_recharge": (BILLING, None, True),
+    "billing:auto_recharge_confirm": (BILLING, None, True),
     "billing:add_funds_agreement": (BILLING, None, True),
     "billing:payment": (BILLING, "payment", False),
     "billing:payment_charge": (BILLING, "payment", True),
