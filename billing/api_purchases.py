@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from datetime import date, datetime
 from typing import Literal
 
@@ -22,13 +21,11 @@ from billing.models import CreditAccount, Invoice, Payment
 from billing.services import cards
 from billing.services.agreements import agreements_choosable
 from billing.services.purchases import agreement_purchase, clean_po_number, purchase_amount
-from credits_portal.api import IDEMPOTENCY_HEADER, ApiProblem, admin_auth, idempotent
+from credits_portal.api import ApiProblem, admin_auth, idempotency_token, idempotent_gateway
 from credits_portal.audit import actor_of, audit
 from credits_portal.models import Organisation
 
 router = Router(tags=["invoices"], auth=admin_auth)
-# Card payments made through the API: the same Idempotency-Key is the same payment.
-PAYMENT_NAMESPACE = uuid.UUID("6f1d1c2e-3a55-4c0e-9b8e-5d1f3e7a9c41")
 
 
 class PurchaseIn(Schema):
@@ -95,7 +92,7 @@ def _account(request: HttpRequest) -> CreditAccount:
 
 
 @router.post("/account/purchases", response={201: PurchaseOut})
-@decorate_view(idempotent)
+@decorate_view(idempotent_gateway)
 def purchase_create(request: HttpRequest, payload: PurchaseIn):
     """Add funds: on a registered agreement (invoiced, within its credit limit) or on the saved
     card, off-session. 409 `agreement_not_registered`, `credit_limit_exceeded`, `new_commerce`,
@@ -144,7 +141,8 @@ def _on_agreement(request: HttpRequest, account: CreditAccount, payload: Purchas
             agreement=agreement,
             amount=amount,
             po_number=po_number,
-            reference=f"api:{uuid.uuid4()}",
+            # The same Idempotency-Key is the same purchase, even after a crash before its answer.
+            reference=f"api:{idempotency_token(request)}",
             actor=actor_of(request),
         )
     except AgreementNotRegistered as exc:
@@ -168,11 +166,10 @@ def _on_card(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, 
     card = cards.card_current(account)
     if card is None:
         raise _conflict("no_payment_method", "Save a card in the portal before paying by card.")
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    token = (
-        uuid.uuid5(PAYMENT_NAMESPACE, f"{account.pk}:{key}") if key else uuid.uuid4()
-    )  # a retry of the same key (after a 5xx) finds the same payment
-    payment = cards.payment_start(account=account, amount=amount, form_token=token)
+    # A retry of the same key (after a 5xx or a crash) finds the same payment.
+    payment = cards.payment_start(
+        account=account, amount=amount, form_token=idempotency_token(request)
+    )
     if payment.status == Payment.Status.PENDING:
         payment = cards.payment_charge(payment=payment, card=card)
     elif payment.status in (Payment.Status.CHARGING, Payment.Status.REQUIRES_ACTION):

@@ -8,6 +8,7 @@ The apps add their routers in `credits_portal/urls.py`.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -220,7 +221,31 @@ def idempotent(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     lock, and the operation and the stored response commit together, so a crash leaves neither.
     5xx responses are not kept: the client may retry them.
     """
+    return _idempotent(run, atomic=True)
 
+
+def idempotent_gateway(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`Idempotency-Key` for an endpoint that calls a payment gateway: as `idempotent`, but the
+    operation runs outside the key's transaction (no network I/O inside a transaction: a rollback
+    after the gateway charged would forget the charge). The operation must itself be idempotent
+    by the key (`idempotency_token`), so a crash before its response was stored repeats it and it
+    finds what it already did."""
+    return _idempotent(run, atomic=False)
+
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d1c2e-3a55-4c0e-9b8e-5d1f3e7a9c41")
+
+
+def idempotency_token(request: HttpRequest) -> uuid.UUID:
+    """A token naming this request's operation: the same for every retry with the same
+    `Idempotency-Key` in this organisation, new for a request without one."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        return uuid.uuid4()
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{request.organisation.pk}:{key}")
+
+
+def _idempotent(run: Callable[..., HttpResponse], *, atomic: bool) -> Callable[..., HttpResponse]:
     @wraps(run)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         key_text = request.headers.get(IDEMPOTENCY_HEADER)
@@ -243,9 +268,8 @@ def idempotent(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             "big",
             signed=True,
         )
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+        def once() -> HttpResponse:
             fresh_after = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
             IdempotencyKey.objects.filter(
                 organisation=organisation, key=key_text, created_at__lt=fresh_after
@@ -271,6 +295,21 @@ def idempotent(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
                     content_type=response.get("Content-Type", "application/json"),
                 )
             return response
+
+        if atomic:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+                return once()
+        # The session's lock, held across the operation's own transactions; a connection that
+        # dies releases it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])
+        try:
+            return once()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
 
     return wrapped
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 
@@ -189,6 +190,30 @@ def test_the_same_idempotency_key_charges_the_card_once(client, org, key):
     payment = Payment.objects.get()
     assert len(intents_where(payment=str(payment.code))) == 1
     assert account_of(org).balance == Decimal("60")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("method", ["card", "agreement"])
+def test_a_crash_after_the_charge_is_repaired_by_the_same_key(client, org, key, method):
+    """The gateway's charge commits on its own, not inside the key's transaction: a server that
+    dies before storing the answer (here: the stored answer lost) neither forgets the charge nor
+    makes a second one when the client retries with the same key."""
+    save_card(org)
+    register(org)
+    body = {"amount": "80", "method": method}
+    if method == "agreement":
+        body["agreement"] = "EA-4500123"
+    with mock.patch("credits_portal.api.IdempotencyKey.objects.create", side_effect=SystemExit):
+        with pytest.raises(SystemExit):
+            post(client, key, body, **{"Idempotency-Key": "crash-1"})
+    assert account_of(org).balance == Decimal("80")  # the first request's work was kept
+    again = post(client, key, body, **{"Idempotency-Key": "crash-1"})
+    assert again.status_code == 201, again.content
+    assert FundLot.objects.count() == Invoice.objects.count() == 1
+    assert account_of(org).balance == Decimal("80")
+    if method == "card":
+        payment = Payment.objects.get()
+        assert len(intents_where(payment=str(payment.code))) == 1
 
 
 def test_another_organisations_key_buys_for_its_own_organisation_only(client, org, other_org):
