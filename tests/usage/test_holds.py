@@ -90,6 +90,15 @@ def test_concurrent_plan_authorizations_never_promise_more_minutes_than_the_pool
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_first_calls_of_a_month_share_a_new_pool_exactly(person, rated):
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")  # 1,200 minutes, no row yet
+    decisions = concurrently(rated)
+    held = sorted(d.max_seconds // 60 for d in decisions if d.allowed)
+    assert held == [240] * 5  # 4-hour calls: five of them hold the whole pool
+    assert (pool().used, pool().held, PoolUsage.objects.count()) == (0, 1200, 1)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_credit_users_never_over_promise_minutes_or_money(person, rated):
     person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS")
     pool_with(rated, left=3)

@@ -39,20 +39,25 @@ WITH pool AS (
     UPDATE usage_poolusage p SET held = p.held + pool.minutes
     FROM pool WHERE p.id = pool.id
     RETURNING p.id, pool.minutes
+), hold AS (
+    INSERT INTO usage_minutehold
+        (code, organisation_id, pool_id, minutes, status, created_at, expires_at)
+    SELECT %(code)s, %(organisation)s, id, minutes, 'open', %(now)s,
+           COALESCE(%(expires_at)s, %(now)s + %(grace)s + minutes * interval '1 minute')
+    FROM taken
+    RETURNING minutes
 )
-INSERT INTO usage_minutehold
-    (code, organisation_id, pool_id, minutes, status, created_at, expires_at)
-SELECT %(code)s, %(organisation)s, id, minutes, 'open', %(now)s,
-       COALESCE(%(expires_at)s, %(now)s + %(grace)s + minutes * interval '1 minute')
-FROM taken
-RETURNING minutes
+SELECT (SELECT minutes FROM hold), EXISTS (
+    SELECT 1 FROM usage_poolusage
+    WHERE organisation_id = %(organisation)s AND month = %(month)s AND category = %(category)s
+          AND country = %(country)s
+)
 """
 
 _POOL_ROW_SQL = """
 INSERT INTO usage_poolusage (organisation_id, month, category, country, used, held)
 VALUES (%(organisation)s, %(month)s, %(category)s, %(country)s, 0, 0)
 ON CONFLICT (organisation_id, month, category, country) DO NOTHING
-RETURNING id
 """
 
 
@@ -89,16 +94,16 @@ def minutes_hold(
         "expires_at": expires_at,
         "grace": grace,
     }
+    sql = _HOLD_SQL.format(relaxed=relaxed_commit())
     with connection.cursor() as cursor:
-        for _ in range(2):  # the first call of the month makes the pool's row, then holds
-            cursor.execute(_HOLD_SQL.format(relaxed=relaxed_commit()), params)
-            row = cursor.fetchone()
-            if row is not None:
-                return row[0]
+        cursor.execute(sql, params)
+        minutes, pool_exists = cursor.fetchone()
+        if minutes is None and not pool_exists:
+            # The first call of the month (or of several at once) makes the pool's row.
             cursor.execute(_POOL_ROW_SQL, params)
-            if cursor.fetchone() is None:  # the row was there: the pool is fully used or held
-                return 0
-    return 0
+            cursor.execute(sql, params)
+            minutes, _ = cursor.fetchone()
+    return minutes or 0
 
 
 def holds_authorizing(
