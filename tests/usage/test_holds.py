@@ -259,3 +259,42 @@ def test_a_record_without_an_authorization_takes_only_unheld_minutes(person, rat
     assert (mine.plan_minutes, mine.charge) == (5, "0.00")
     assert (pool().used, pool().held) == (1195, 0)
     assert UsageRecord.objects.count() == 2
+
+
+def test_a_hold_past_its_expiry_but_not_yet_released_is_settled_by_its_record(person, rated):
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")
+    pool_with(rated, left=100)
+    decision = authorize(rated)
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=5)):
+        (result,) = usage_ingest(organisation=rated, records=[record_of(decision, 1, seconds=60)])
+        assert (result.status, result.plan_minutes) == ("rated", 1)
+        assert release_reservations.delay().get() == 0  # nothing left to release
+    assert (pool().used, pool().held) == (1101, 0)
+    assert MinuteHold.objects.get().status == "settled"
+
+
+def test_a_credit_reservation_authorizes_its_record_after_the_license_is_lost(person, rated):
+    ana = person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
+    grant(rated, "5")
+    decision = call_authorize(
+        organisation=rated, upn=ANA, call_type="toll_free_dial_in", to="+18005550100"
+    )
+    assert decision.funded_by == "credits" and not MinuteHold.objects.exists()
+    license_change(
+        organisation=rated, changes=[Change(ana, remove={"COMMS_CREDITS"})], actor="t", source="t"
+    )
+    record = {**record_of(decision, 1, seconds=120), "type": "toll_free_dial_in"}
+    record["to"] = "+18005550100"
+    (result,) = usage_ingest(organisation=rated, records=[record])
+    assert (result.status, result.funded_by, result.charge) == ("rated", "credits", "0.07")
+    assert Reservation.objects.get(code=decision.authorization_id).status == "settled"
+    assert account_of(rated).balance == Decimal("4.93") and account_of(rated).reserved == 0
+
+
+def test_operators_see_the_holds_read_only(person, rated, admin_client):
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")
+    decision = authorize(rated)
+    page = admin_client.get("/admin/usage/minutehold/")
+    assert page.status_code == 200 and decision.authorization_id in page.content.decode()
+    hold = MinuteHold.objects.get()
+    assert admin_client.post(f"/admin/usage/minutehold/{hold.pk}/delete/").status_code == 403
