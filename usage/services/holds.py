@@ -28,7 +28,25 @@ from usage.models import MinuteHold
 # authorized call (rated, never refused for a license lost in between).
 LATE_RECORD = timedelta(days=1)
 
-_HOLD_SQL = """
+_INSERT_HOLD = """
+INSERT INTO usage_minutehold
+    (code, organisation_id, pool_id, minutes, status, created_at, expires_at)
+SELECT %(code)s, %(organisation)s, id, minutes, 'open', %(now)s,
+       COALESCE(%(expires_at)s, %(now)s + %(grace)s + minutes * interval '1 minute')
+FROM taken
+"""
+
+# Usually the pool has all the minutes asked for: one conditional UPDATE, as credits are held.
+_HOLD_ALL_SQL = """
+WITH taken AS (
+    UPDATE usage_poolusage SET held = held + %(want)s
+    WHERE organisation_id = %(organisation)s AND month = %(month)s AND category = %(category)s
+          AND country = %(country)s AND used + held + %(want)s <= %(size)s
+    RETURNING id, %(want)s AS minutes, {relaxed}
+){insert}"""
+
+# Otherwise what is left, under the row's lock; and whether the pool has a row at all.
+_HOLD_LEFT_SQL = """
 WITH pool AS (
     SELECT id, LEAST(%(want)s, %(size)s - used - held) AS minutes, {relaxed}
     FROM usage_poolusage
@@ -39,14 +57,7 @@ WITH pool AS (
     UPDATE usage_poolusage p SET held = p.held + pool.minutes
     FROM pool WHERE p.id = pool.id
     RETURNING p.id, pool.minutes
-), hold AS (
-    INSERT INTO usage_minutehold
-        (code, organisation_id, pool_id, minutes, status, created_at, expires_at)
-    SELECT %(code)s, %(organisation)s, id, minutes, 'open', %(now)s,
-           COALESCE(%(expires_at)s, %(now)s + %(grace)s + minutes * interval '1 minute')
-    FROM taken
-    RETURNING minutes
-)
+), hold AS ({insert} RETURNING minutes)
 SELECT (SELECT minutes FROM hold), EXISTS (
     SELECT 1 FROM usage_poolusage
     WHERE organisation_id = %(organisation)s AND month = %(month)s AND category = %(category)s
@@ -74,8 +85,8 @@ def minutes_hold(
     """Hold up to `want` minutes of the pool (month, category, country) of `size` minutes for the
     authorization `code`: what is left of it at most. The minutes held, 0 when none are left.
 
-    One statement takes the pool's row lock, and PostgreSQL checks used + held < size again on
-    the row as the previous holder left it, so concurrent holds never exceed the size. The hold
+    Each statement takes the pool's row lock, and PostgreSQL checks used + held against the size
+    again on the row as the previous holder left it, so concurrent holds never exceed it. The hold
     expires at `expires_at`, or (None) when its minutes would have run out, plus `grace`.
     Committed without waiting for the disk flush, as credit reservations are (a hold, not money).
     """
@@ -94,8 +105,12 @@ def minutes_hold(
         "expires_at": expires_at,
         "grace": grace,
     }
-    sql = _HOLD_SQL.format(relaxed=relaxed_commit())
+    relaxed = relaxed_commit()
     with connection.cursor() as cursor:
+        cursor.execute(_HOLD_ALL_SQL.format(relaxed=relaxed, insert=_INSERT_HOLD), params)
+        if cursor.rowcount == 1:
+            return want
+        sql = _HOLD_LEFT_SQL.format(relaxed=relaxed, insert=_INSERT_HOLD)
         cursor.execute(sql, params)
         minutes, pool_exists = cursor.fetchone()
         if minutes is None and not pool_exists:
