@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from usage.models import Rate, UsageRecord
+from usage.models import MinuteHold, Rate, UsageRecord
 from usage.services.rates import rate_card_changed
 
 
@@ -42,4 +42,23 @@ class UsageRecordAdmin(admin.ModelAdmin):
     search_fields = ["record_id", "to_number"]
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MinuteHold)
+class MinuteHoldAdmin(admin.ModelAdmin):
+    """Read-only: holds change only through authorization, ingest and the minute task, which keep
+    each pool's `held` equal to its open holds."""
+
+    list_display = ["code", "organisation", "pool", "minutes", "status", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["code"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -60,7 +60,15 @@ class Rate(models.Model):
 
 
 class PoolUsage(models.Model):
-    """Minutes used from one pool in one calendar month (UTC); sizes come from the licenses held."""
+    """Minutes used from one pool in one calendar month (UTC), and minutes held for authorized
+    calls whose usage records have not come yet; sizes come from the licenses held.
+
+    The pool invariant (DESIGN.md "Holds"): authorization holds minutes only while
+    used + held + minutes <= size, in one conditional UPDATE of this row, so concurrent calls
+    never promise more minutes than the pool has; `held` is always the sum of the row's open
+    `MinuteHold`s (`verify_ledger` checks it). The size is not stored: it follows the licenses
+    held now, so removing one can leave used + held above it until the month ends.
+    """
 
     class Category(models.TextChoices):
         DOMESTIC = "domestic", "Domestic calling"
@@ -72,16 +80,56 @@ class PoolUsage(models.Model):
     category = models.CharField(max_length=20, choices=Category.choices)
     country = models.CharField(max_length=2, blank=True, help_text="Domestic pools only.")
     used = models.PositiveIntegerField(default=0)
+    held = models.PositiveIntegerField(default=0, db_default=0, help_text="By open minute holds.")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["organisation", "month", "category", "country"], name="one_pool_per_month"
-            )
+            ),
+            models.CheckConstraint(condition=Q(held__gte=0), name="pool_held_not_negative"),
         ]
 
     def __str__(self) -> str:
         return f"{self.organisation} {self.month:%Y-%m} {self.category} {self.country}: {self.used}"
+
+
+class MinuteHold(models.Model):
+    """Plan minutes one authorized call holds in one pool, until its usage record settles the
+    hold (the minutes it used move from held to used) or the hold expires (the minute task
+    releases it). Its code is the authorization id, as is the code of the call's credit
+    reservation when credits fund the rest.
+
+    A model of its own, not columns on billing's `Reservation`: billing knows money, not pools
+    (DESIGN.md "Imports run one way"), and a call the pool funds alone holds no money at all.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SETTLED = "settled", "Settled by its usage record"
+        RELEASED = "released", "Released unused"
+
+    code = models.CharField(max_length=40, unique=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    pool = models.ForeignKey(PoolUsage, on_delete=models.CASCADE, related_name="holds")
+    minutes = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(minutes__gt=0), name="minute_hold_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="open"), name="minute_hold_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.minutes} min ({self.status})"
 
 
 class UsageRecord(models.Model):

@@ -2,12 +2,14 @@ from celery import shared_task
 
 from billing.services.reservations import reservations_release_expired
 from usage.services.export_jobs import export_job_run
+from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
 
 
 @shared_task(time_limit=60, acks_late=True)
 def release_reservations() -> int:
-    return reservations_release_expired()
+    """Every minute: expired credit reservations and expired minute holds (two statements)."""
+    return reservations_release_expired() + holds_release_expired()
 
 
 @shared_task(time_limit=900, acks_late=True)

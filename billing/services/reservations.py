@@ -39,7 +39,9 @@ class Hold:
 _RELAXED = "set_config('synchronous_commit', 'off', true)"
 
 
-def _relaxed() -> str:
+def relaxed_commit() -> str:
+    """SQL that relaxes the commit of this statement's own transaction (NULL inside a caller's):
+    for holds, minute holds included, never for the ledger."""
     return "NULL" if connection.in_atomic_block else _RELAXED
 
 
@@ -47,7 +49,7 @@ def _relaxed() -> str:
 def account_held(organisation_id: int) -> Iterator[Hold]:
     """A transaction holding the account's row lock, so that "check available, then reserve" is
     one step for concurrent calls. Plain SQL: this runs on every credit-funded call."""
-    relaxed = _relaxed()
+    relaxed = relaxed_commit()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"SELECT balance - reserved, {relaxed}"  # noqa: S608  (no values in the text)
@@ -80,7 +82,7 @@ def reservation_open_if_available(
         raise ValueError(f"Cannot reserve {amount}.")
     with connection.cursor() as cursor:
         cursor.execute(
-            _HOLD_IF_AVAILABLE_SQL.format(relaxed=_relaxed()),
+            _HOLD_IF_AVAILABLE_SQL.format(relaxed=relaxed_commit()),
             {
                 "amount": amount,
                 "organisation": organisation_id,

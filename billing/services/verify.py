@@ -123,15 +123,23 @@ CHECKS: list[tuple[str, str]] = [
 ]
 
 
+def register_check(rule: str, sql: str) -> None:
+    """Another app's invariant, checked with the ledger's (billing imports no other app: the app
+    registers its checks when it is ready). `sql` returns (organisation slug, description) and
+    places `{organisation_filter}` where the organisation `o` is narrowed to one."""
+    if (rule, sql) not in CHECKS:
+        CHECKS.append((rule, sql))
+
+
 def ledger_verify(organisation: Organisation | None = None) -> list[str]:
     """Every violation of the ledger invariants, as `slug: what is wrong`; empty when all hold."""
-    account_filter = "AND a.organisation_id = %(org)s" if organisation else ""
+    filters = {
+        "account_filter": "AND a.organisation_id = %(org)s" if organisation else "",
+        "organisation_filter": "AND o.id = %(org)s" if organisation else "",
+    }
     violations: list[str] = []
     with connection.cursor() as cursor:
         for rule, sql in CHECKS:
-            cursor.execute(
-                sql.format(account_filter=account_filter),
-                {"org": getattr(organisation, "pk", None)},
-            )
+            cursor.execute(sql.format(**filters), {"org": getattr(organisation, "pk", None)})
             violations += [f"{slug}: {rule}: {detail}" for slug, detail in cursor.fetchall()]
     return violations

@@ -203,9 +203,11 @@ def test_a_crash_after_the_charge_is_repaired_by_the_same_key(client, org, key, 
     body = {"amount": "80", "method": method}
     if method == "agreement":
         body["agreement"] = "EA-4500123"
-    with mock.patch("credits_portal.api.IdempotencyKey.objects.create", side_effect=SystemExit):
-        with pytest.raises(SystemExit):
-            post(client, key, body, **{"Idempotency-Key": "crash-1"})
+    with (
+        mock.patch("credits_portal.api.IdempotencyKey.objects.create", side_effect=SystemExit),
+        pytest.raises(SystemExit),
+    ):
+        post(client, key, body, **{"Idempotency-Key": "crash-1"})
     assert account_of(org).balance == Decimal("80")  # the first request's work was kept
     again = post(client, key, body, **{"Idempotency-Key": "crash-1"})
     assert again.status_code == 201, again.content

@@ -14,7 +14,7 @@ from billing.services.reservations import available, reservations_release_expire
 from tests.builders import account_of, grant, make_api_key
 from tests.processes import at_once
 from tests.usage.conftest import DEMO_CARD
-from usage.models import PoolUsage
+from usage.models import MinuteHold, PoolUsage
 from usage.services.authorize import call_authorize
 from usage.services.rates import rate_card_load
 
@@ -52,13 +52,14 @@ def test_a_partly_used_pool_then_credits(platform, person, rated):
     grant(rated, "0.46")  # buys 21 minutes to London (+4420) at 0.0210
     body = ask(platform, "ana@contoso.example")
     assert body["funded_by"] == "plan_minutes" and body["max_seconds"] == 60 * (10 + 21)
-    # The 21 minutes beyond the pool are held (0.441, rounded up), so a second call cannot
-    # spend them too.
+    # The 10 pool minutes and the 21 beyond (0.441, rounded up) are held, so a second call
+    # cannot spend either again.
     assert Reservation.objects.get(code=body["authorization_id"]).amount == Decimal("0.45")
+    assert MinuteHold.objects.get(code=body["authorization_id"]).minutes == 10
     assert available(account_of(rated)) == Decimal("0.01")
     second = ask(platform, "ana@contoso.example")
-    assert second["funded_by"] == "plan_minutes" and second["max_seconds"] == 60 * 10
-    assert Reservation.objects.count() == 1
+    assert (second["allowed"], second["reason"]) == (False, "insufficient_balance")
+    assert Reservation.objects.count() == MinuteHold.objects.count() == 1
 
 
 def test_credits_when_no_plan_covers_it(platform, person, rated):

@@ -29,7 +29,7 @@ def mark_billed_records(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("usage", "0005_drop_authorization_log"),
+        ("usage", "0006_minute_holds"),
         # Billing's 0008 reads the overage invoices' months before this renames the column.
         ("billing", "0008_agreement_credit_limit"),
     ]

@@ -1,10 +1,12 @@
 """May this call start, and for how long? (POST /api/v1/calls/authorize)
 
 Pool minutes first, then credits for legacy-commerce users holding Communications Credits,
-overage for new-commerce organisations, otherwise a refusal with its reason. A credit-funded call
-reserves what its `max_seconds` can cost under the account's row lock, so concurrent calls never
-together reserve more than the available balance; that reservation, whose code is the
-authorization id, is the only row an authorization writes.
+overage for new-commerce organisations, otherwise a refusal with its reason. An authorization
+holds what will fund the call (DESIGN.md "Holds"): the pool minutes it may use (a `MinuteHold`,
+in one conditional statement on the pool's row) and, for a credit-funded call, what the rest of
+its `max_seconds` can cost (a `Reservation`, under the account's row lock). Both are coded by the
+authorization id, so concurrent calls never together promise more minutes, or money, than exist,
+and the usage record that names the id settles them.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from billing.services.reservations import (
 from credits_portal.models import Organisation
 from licensing.selectors import Holder, holder_of
 from licensing.services import licensing_version
-from usage.models import FundedBy
+from usage.models import FundedBy, PoolUsage
 from usage.services import rating
-from usage.services.pools import month_of, pool_state
+from usage.services.holds import minutes_hold
+from usage.services.pools import month_of, pool_size
 from usage.services.rates import country_of, rate_for
 
 # A reservation outlives its call's longest duration by this much before the minute task frees it.
@@ -68,22 +71,43 @@ def call_authorize(
     per_minute = rate.rate_per_unit
     refused.rate_per_minute = per_minute
     category = rating.category_of(call_type, user.usage_location, country_of(to))
-    pool_left = 0
-    if rules.plan_covers(category, skus):
-        pool_left = pool_state(
-            organisation, category, user.usage_location, month_of(timezone.now())
-        ).left
     beyond = rating.after_pool(organisation, skus)
-    if pool_left == 0 and beyond is None:
+    covered = rules.plan_covers(category, skus)
+    if beyond is None and not covered:
         refused.reason = "no_credits_license"
         return refused
-    call = _Call(organisation, user, call_type, to, from_, per_minute)
+    call = _Call(organisation, user, call_type, to, from_, per_minute, _new_code())
     cap = settings.AUTHORIZATION_MAX_SECONDS
-    if beyond == FundedBy.CREDITS and per_minute > 0 and 60 * pool_left < cap:
-        return _credit_funded(call, pool_left)
+    held = _minutes_held(call, category, beyond) if covered else 0
+    if held == 0 and beyond is None:
+        refused.reason = "no_credits_license"  # the pool is used up, or held by other calls
+        return refused
+    if beyond == FundedBy.CREDITS and per_minute > 0 and 60 * held < cap:
+        return _credit_funded(call, held)
     # The pool alone; or the pool covers the cap, overage has no ceiling, the call costs nothing.
-    max_seconds = min(cap, 60 * pool_left) if beyond is None else cap
-    return _allow(call, FundedBy.PLAN_MINUTES if pool_left else beyond, max_seconds)
+    max_seconds = min(cap, 60 * held) if beyond is None else cap
+    return _allow(call, FundedBy.PLAN_MINUTES if held else beyond, max_seconds)
+
+
+def _new_code() -> str:
+    return f"auth_{secrets.token_hex(12)}"
+
+
+def _minutes_held(call: _Call, category: str, beyond: str | None) -> int:
+    """Hold what is left of the call's pool, up to the longest call allowed: the minutes held.
+    Without credits or overage beyond them, the call lasts only as long as they do, and so does
+    the hold; otherwise the hold lasts as long as the longest call."""
+    cap = settings.AUTHORIZATION_MAX_SECONDS
+    country = call.user.usage_location if category == PoolUsage.Category.DOMESTIC else ""
+    return minutes_hold(
+        organisation_id=call.organisation.pk,
+        code=call.code,
+        pool=(month_of(timezone.now()), category, country),
+        size=pool_size(call.organisation, category, country),
+        want=math.ceil(cap / 60),
+        expires_at=None if beyond is None else _expiry(cap),
+        grace=RESERVATION_GRACE,
+    )
 
 
 _CALLERS: dict[tuple[int, str, str], Holder | None] = {}  # this process's copy
@@ -111,10 +135,11 @@ class _Call:
     to: str
     from_: str
     per_minute: Decimal
+    code: str  # the authorization id: the code of the call's holds
 
 
 def _credit_funded(call: _Call, pool_left: int) -> Decision:
-    """Credits pay for the call beyond what is left in its pool: that part is held."""
+    """Credits pay for the call beyond the `pool_left` minutes it holds: that part is held too."""
     currency = str(call.organisation.currency)
     cap = settings.AUTHORIZATION_MAX_SECONDS
     funded_by = FundedBy.PLAN_MINUTES if pool_left else FundedBy.CREDITS
@@ -158,7 +183,6 @@ def _expiry(seconds: int) -> datetime:
 
 
 def _allow(call: _Call, funded_by: str, max_seconds: int) -> Decision:
-    # Nothing is written for a call that holds no funds: its usage record says how it was paid.
     return Decision(
         True,
         "ok",
@@ -166,5 +190,5 @@ def _allow(call: _Call, funded_by: str, max_seconds: int) -> Decision:
         max_seconds=max_seconds,
         rate_per_minute=call.per_minute,
         currency=str(call.organisation.currency),
-        authorization_id=f"auth_{secrets.token_hex(12)}",
+        authorization_id=call.code,
     )

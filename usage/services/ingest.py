@@ -5,6 +5,12 @@ go through) and is idempotent by its `id`: under the account's row lock the batc
 ids were already recorded (`duplicate`, charged nothing again) and inserts the rest with one
 statement; the credit-funded ones are debited together (`funds_debit_many`), one ledger reference
 per record.
+
+A record that names a valid authorization (one of this organisation's, open or expired less than
+a day ago, not used by another record) is always rated, within what the authorization held: its
+own held minutes first (the hold is settled in the same transaction: they move from held to
+used), then whatever else its pool has free, then credits or overage; what credits cannot cover
+is debt. Records without one are rated as before, and refused when nothing may fund them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -29,8 +36,9 @@ from credits_portal.models import Organisation
 from licensing.exceptions import LicensingError
 from licensing.selectors import Holder, holders_of
 from licensing.validation import clean_phone
-from usage.models import CallType, FundedBy, PoolUsage, UsageRecord
+from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
+from usage.services.holds import LATE_RECORD, holds_authorizing, holds_settle
 from usage.services.pools import month_of, pool_size_now
 from usage.services.rates import RateTable, country_of
 
@@ -247,6 +255,8 @@ def usage_ingest(
         # and the insert after it cannot interleave with another batch's.
         account = lock_account_of(organisation)
         existing = _recorded(organisation, [p.id for p in parsed])
+        codes = [p.authorization for p in parsed if p.authorization and p.id not in existing]
+        batch.authorize(account.pk, codes)
         new_records: list[_Rated] = []
         debits: list[DebitLine] = []
         settled: list[str] = []
@@ -273,11 +283,10 @@ def usage_ingest(
             if item.authorization:
                 settled.append(item.authorization)
         copy_rows(UsageRecord, _Rated._fields, new_records)
-        for (month, category, country), (_size, used, start) in batch.pools.items():
-            if used != start:
-                PoolUsage.objects.filter(
-                    organisation=organisation, month=month, category=category, country=country
-                ).update(used=used)
+        holds_settle(holds=batch.settled, now=batch.now)
+        for pool in batch.pools.values():
+            if pool.changed:
+                PoolUsage.objects.filter(pk=pool.pk).update(used=pool.used, held=pool.held)
         if debits:
             funds_debit_many(account=account, lines=debits)
         if settled:
@@ -317,34 +326,71 @@ def _repeat(first: Result) -> Result:
     )
 
 
-def _pool(organisation, pools: dict, month, category: str, country: str) -> list:
-    """[size, used, used at start] of a pool, locked for this transaction."""
-    key = (month, category, country)
-    if key not in pools:
-        row, _ = PoolUsage.objects.get_or_create(
-            organisation=organisation, month=month, category=category, country=country
-        )
-        row = PoolUsage.objects.select_for_update().get(pk=row.pk)
-        pools[key] = [pool_size_now(organisation, category, country), row.used, row.used]
-    return pools[key]
+@dataclass
+class _Pool:
+    """One pool's row, locked for this transaction, as the batch moves its minutes."""
+
+    pk: int
+    size: int
+    used: int
+    held: int
+    start: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        self.start = (self.used, self.held)
+
+    @property
+    def free(self) -> int:
+        """Minutes neither used nor held by an authorized call."""
+        return max(self.size - self.used - self.held, 0)
+
+    @property
+    def changed(self) -> bool:
+        return (self.used, self.held) != self.start
 
 
 @dataclass
 class _Batch:
-    """What every record of one batch is rated with: the rules and the card as they are now."""
+    """What every record of one batch is rated with: the rules and the card as they are now,
+    the pools' rows and the authorizations the batch may use."""
 
     organisation: Organisation
     rules: rating.Rules
     rates: RateTable
-    pools: dict = field(default_factory=dict)
+    pools: dict[tuple, _Pool] = field(default_factory=dict)
     now: datetime = field(default_factory=timezone.now)
+    holds: dict[str, MinuteHold] = field(default_factory=dict)
+    authorized: set[str] = field(default_factory=set)
+    settled: list[MinuteHold] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.currency = str(self.organisation.currency)
 
+    def authorize(self, account_id: int, codes: list[str]) -> None:
+        """The authorizations these codes name that may still fund a record: the minute holds
+        (locked before any pool) and the credit reservations of this organisation."""
+        self.holds = holds_authorizing(organisation=self.organisation, codes=codes, now=self.now)
+        reservations = Reservation.objects.filter(account_id=account_id, code__in=codes).filter(
+            Q(status=Reservation.Status.OPEN)
+            | Q(status=Reservation.Status.RELEASED, expires_at__gt=self.now - LATE_RECORD)
+        )
+        self.authorized = set(self.holds) | set(reservations.values_list("code", flat=True))
+
+    def pool(self, month, category: str, country: str) -> _Pool:
+        """The pool's row, made if need be and locked for this transaction."""
+        key = (month, category, country)
+        if key not in self.pools:
+            row, _ = PoolUsage.objects.get_or_create(
+                organisation=self.organisation, month=month, category=category, country=country
+            )
+            row = PoolUsage.objects.select_for_update().get(pk=row.pk)
+            size = pool_size_now(self.organisation, category, country)
+            self.pools[key] = _Pool(row.pk, size, row.used, row.held)
+        return self.pools[key]
+
 
 def _rate(batch: _Batch, item: _Parsed) -> _Rated:
-    organisation, rules, rates, pools = batch.organisation, batch.rules, batch.rates, batch.pools
+    organisation, rules, rates = batch.organisation, batch.rules, batch.rates
     currency = batch.currency
     skus = rules.held(item.user.skus)
     user_country = item.user.usage_location
@@ -354,25 +400,45 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
         raise Rejected("destination_not_rated: no rate for this destination")
     units = rating.billed_units(item.kind, item.duration)
     category = rating.category_of(item.type, user_country, to_country)
-    plan = 0
-    capability = ""
-    if rules.plan_covers(category, skus):
+    authorized = item.authorization in batch.authorized
+    hold = batch.holds.get(item.authorization) if authorized else None
+    own: _Pool | None = None  # the pool of the minutes the call's authorization holds
+    if hold is not None and hold.status == MinuteHold.Status.OPEN:
+        own = batch.pool(hold.pool.month, hold.pool.category, hold.pool.country)
+    held = min(units, hold.minutes) if own else 0
+    free: _Pool | None = None  # the pool the call may take unheld minutes from
+    extra = 0
+    if units > held and rules.plan_covers(category, skus):
         country = user_country if category == PoolUsage.Category.DOMESTIC else ""
-        pool = _pool(organisation, pools, month_of(item.started_at), category, country)
-        plan = min(units, max(pool[0] - pool[1], 0))
-        capability = rules.plan_license(category, skus)
+        free = batch.pool(month_of(item.started_at), category, country)
+        extra = min(units - held, free.free)
+    plan = held + extra
+    capability = rules.plan_license(category, skus) if category else ""
+    capability = capability or ("AUTHORIZATION" if held else "")
     rest = units - plan
     funded_by = FundedBy.PLAN_MINUTES
     if rest:
         beyond = rating.after_pool(organisation, skus)
+        if beyond is None and authorized:
+            # An authorized call happened: what its holds do not cover is charged, into debt.
+            beyond, capability = FundedBy.CREDITS, "AUTHORIZATION"
         if beyond is None:
             raise Rejected(
                 "no_credits_license: beyond the plan minutes and no Communications Credits"
             )
         funded_by = beyond
-        capability = "COMMS_CREDITS" if beyond == FundedBy.CREDITS else capability or "OVERAGE"
-    if plan:
-        pool[1] += plan
+        if capability != "AUTHORIZATION":
+            capability = "COMMS_CREDITS" if beyond == FundedBy.CREDITS else capability or "OVERAGE"
+    # Rated: from here on, the record takes what it uses.
+    if authorized:
+        batch.authorized.discard(item.authorization)  # one record per authorization
+    if hold is not None:
+        batch.settled.append(hold)
+    if own is not None:
+        own.held -= hold.minutes
+        own.used += held
+    if free is not None:
+        free.used += extra
     return _Rated(
         organisation_id=organisation.pk,
         record_id=item.id,

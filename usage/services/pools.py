@@ -1,7 +1,8 @@
 """Minute pools: per organisation, calendar month (UTC), category and (domestic) country.
 
-Sizes come from the licenses held now (MinuteAllotment rows of the catalogue); what was used is
-counted in `PoolUsage`, which a new month starts from zero.
+Sizes come from the licenses held now (MinuteAllotment rows of the catalogue); what was used, and
+what authorized calls hold (usage.services.holds), is counted in `PoolUsage`, which a new month
+starts from zero.
 """
 
 from __future__ import annotations
@@ -103,13 +104,14 @@ class Pool:
     country: str
     size: int
     used: int
+    held: int = 0  # by authorized calls whose records have not come yet
 
     def get_category_display(self) -> str:
         return Category(self.category).label
 
     @property
     def left(self) -> int:
-        return max(self.size - self.used, 0)
+        return max(self.size - self.used - self.held, 0)
 
 
 def pool_state(organisation: Organisation, category: str, country: str, month: date) -> Pool:
@@ -117,12 +119,12 @@ def pool_state(organisation: Organisation, category: str, country: str, month: d
     # Plain SQL: authorization asks this on every call a plan may cover.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT used FROM usage_poolusage"
+            "SELECT used, held FROM usage_poolusage"
             " WHERE organisation_id = %s AND month = %s AND category = %s AND country = %s",
             [organisation.pk, month, category, country],
         )
-        row = cursor.fetchone()
-    return Pool(category, country, pool_size(organisation, category, country), row[0] if row else 0)
+        used, held = cursor.fetchone() or (0, 0)
+    return Pool(category, country, pool_size(organisation, category, country), used, held)
 
 
 def pools_this_month(organisation: Organisation, month: date) -> list[Pool]:
