@@ -219,3 +219,25 @@ def test_confirm_is_for_billing_managers_of_this_organisation_only(
     assert b"Save a card or choose an Enterprise Agreement" in response.content
     assert settings_of(short) == (False, None, None) and settings_of(other_org)[0] is False
     assert not RechargeAttempt.objects.exists()
+
+
+def test_a_capped_charge_is_asked_for_at_the_maximum_and_says_so(client_as, org):
+    """The issue's debt of 3,370.18 with trigger = recharge = 10,000: the page asks for the
+    10,000.00 maximum (not 23,370.18) and says further recharges follow."""
+    save_card(org)
+    spend(org, "3370.18", "call-debt")
+    preview = recharge_preview(
+        account=account_of(org), enabled=True, trigger_amount="10000", recharge_amount="10000"
+    )
+    assert (preview.amount_now, preview.capped) == (Decimal("10000.00"), True)
+    before = charged(org)
+    html = (
+        client_as(Role.BILLING)
+        .post(
+            reverse(SAVE),
+            {"enabled": "on", "trigger_amount": "10000", "recharge_amount": "10000"},
+        )
+        .content.decode()
+    )
+    assert "10,000.00" in html and "23,370.18" not in html and "(capped)" in html
+    assert charged(org) == before
