@@ -23,6 +23,9 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_digits(currency))
 
 
+# Amount columns are NUMERIC(18, 4): at most 14 digits before the point.
+MAX_INTEGER_DIGITS = 14
+
 _AMOUNT_TEXT = re.compile(r"-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?")
 
 
@@ -49,6 +52,9 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> Deci
         raise BillingError("Enter an amount such as 50 or 1,250.00.", field=field)
     if amount <= 0:
         raise BillingError("The amount must be more than zero.", field=field)
+    # Checked before rounding: Decimal cannot round a number longer than its 28-digit context.
+    if amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise BillingError("The amount is too large.", field=field)
     digits = minor_digits(currency)
     if amount != amount.quantize(quantum(currency), rounding=ROUND_HALF_UP):
         allowed = f"at most {digits} decimals" if digits else "no decimals"

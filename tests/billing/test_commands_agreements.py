@@ -60,6 +60,8 @@ def test_add_agreement_approves_the_admins_request(org):
         (["contoso", "EA-4500123", "--credit-limit", "0"], "more than zero"),
         (["contoso", "EA-4500123", "--credit-limit", "-5"], "more than zero"),
         (["contoso", "EA-4500123", "--credit-limit", "1.001"], "decimals"),
+        (["contoso", "EA-4500123", "--credit-limit", "1" * 40], "too large"),
+        (["contoso", "EA-4500123", "--credit-limit", "123456789012345"], "too large"),
         (["contoso", "EA-4500123", "--credit-limit", "10", "--terms-days", "121"], "0 to 120"),
         (["contoso", "EA-4500123", "--credit-limit", "10", "--terms-days", "x"], "0 to 120"),
         (["contoso", "EA-4500123", "--credit-limit", "10", "--terms-days", "-1"], "0 to 120"),

@@ -43,3 +43,17 @@ def test_what_the_portal_shows_parses_back():
 def test_a_float_is_never_money():
     with pytest.raises(TypeError):
         parse_amount(12.5, "USD")
+
+
+@pytest.mark.parametrize(
+    "text", ["1" * 15, "1" * 30, "1" * 10_000, "99,999,999,999,999,999", "100000000000000.00"]
+)
+def test_an_amount_too_large_to_keep_is_refused_naming_the_field(text):
+    # Past Decimal's context (a quantize error: a 500) or past what an amount column holds.
+    with pytest.raises(BillingError, match="too large") as refused:
+        parse_amount(text, "USD", field="credit_limit")
+    assert refused.value.field == "credit_limit"
+
+
+def test_the_largest_amount_a_column_holds_parses():
+    assert parse_amount("99999999999999.99", "USD") == Decimal("99999999999999.99")
