@@ -19,7 +19,7 @@ from billing.api import money_str
 from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
 from billing.models import CreditAccount, Invoice, Payment
 from billing.services import cards
-from billing.services.agreements import agreements_choosable
+from billing.services.agreements import AGREEMENT_NUMBER, agreements_choosable
 from billing.services.purchases import agreement_purchase, clean_po_number, purchase_amount
 from credits_portal.api import ApiProblem, admin_auth, idempotency_token, idempotent_gateway
 from credits_portal.audit import actor_of, audit
@@ -119,21 +119,22 @@ def purchase_create(request: HttpRequest, payload: PurchaseIn):
 
 
 def _on_agreement(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
-    if not (payload.agreement or "").strip():
+    number = (payload.agreement or "").strip()
+    if not number:
         raise _invalid("agreement", "Name the agreement to invoice, e.g. EA-4500123.")
+    if not AGREEMENT_NUMBER.match(number):
+        # Never a number anyone registered (NUL or a lone surrogate would not reach the database).
+        raise _invalid("agreement", "An agreement number has 4 to 40 letters, digits or -.")
     try:
         po_number = clean_po_number(payload.po or "")
     except BillingError as exc:
         raise _invalid("po", exc.message) from None
     # Another organisation's agreement answers exactly as one that does not exist.
-    agreement = (
-        agreements_choosable(request.organisation).filter(number=payload.agreement.strip()).first()
-    )
+    agreement = agreements_choosable(request.organisation).filter(number=number).first()
     if agreement is None:
         raise _conflict(
             "agreement_not_registered",
-            f"{payload.agreement.strip()!r} is not an agreement an operator registered for "
-            "your organisation.",
+            f"{number!r} is not an agreement an operator registered for your organisation.",
         )
     try:
         lot = agreement_purchase(
