@@ -34,6 +34,13 @@ def _clean_number(number: str) -> str:
     return number
 
 
+def _clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if len(name) > 100 or not name.isprintable():
+        raise BillingError("An agreement's name is at most 100 printable characters.", field="name")
+    return name
+
+
 def _clean_terms(days: object) -> int:
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_TERMS_DAYS:
         raise BillingError(
@@ -65,6 +72,7 @@ def agreement_request(
 ) -> EnterpriseAgreement:
     """An admin asks for an agreement: a `requested` row that pays for nothing until approved."""
     number = _clean_number(number)
+    name = _clean_name(name)
     terms = 30 if payment_terms_days is None else _clean_terms(payment_terms_days)
     _refuse_new_commerce(account)
     with transaction.atomic():
@@ -76,7 +84,7 @@ def agreement_request(
         return EnterpriseAgreement.objects.create(
             organisation=locked.organisation,
             number=number,
-            name=(name or "").strip()[:100],
+            name=name,
             payment_terms_days=terms,
             status=Status.REQUESTED,
         )
@@ -96,6 +104,7 @@ def agreement_register(
     number = _clean_number(number)
     limit = _clean_limit(account, credit_limit)
     terms = None if payment_terms_days is None else _clean_terms(payment_terms_days)
+    name = None if name is None else _clean_name(name)
     _refuse_new_commerce(account)
     with transaction.atomic():
         locked = lock_account(account)
@@ -104,7 +113,7 @@ def agreement_register(
             created = EnterpriseAgreement.objects.create(
                 organisation=locked.organisation,
                 number=number,
-                name=(name or "").strip()[:100],
+                name=name or "",
                 payment_terms_days=30 if terms is None else terms,
                 credit_limit=limit,
                 status=Status.ACTIVE,
@@ -116,7 +125,7 @@ def agreement_register(
         if terms is not None:
             agreement.payment_terms_days = terms
         if name is not None:
-            agreement.name = name.strip()[:100]
+            agreement.name = name
         if outcome == "approved":
             agreement.status = Status.ACTIVE
             agreement.approved_at = timezone.now()

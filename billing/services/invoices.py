@@ -106,7 +106,14 @@ def invoice_mark_paid(*, invoice: Invoice) -> bool:
 def invoice_by_display_number(display_number: str) -> Invoice | None:
     """`CONTOSO-000012` (see `Invoice.display_number`): the slug, a dash, the number."""
     slug, _, number = (display_number or "").strip().rpartition("-")
-    if not slug or not number.isdigit() or not number.isascii():
+    # Numbers are 6 digits or a few more; a slug with NUL or a lone surrogate is none of ours.
+    if (
+        not slug
+        or not slug.isprintable()
+        or not number.isascii()
+        or not number.isdigit()
+        or len(number) > 9
+    ):
         return None
     return (
         Invoice.objects.select_related("account__organisation", "agreement")

@@ -132,3 +132,40 @@ def test_mark_invoice_paid_frees_the_limit_and_is_idempotent(org):
 def test_mark_invoice_paid_refuses_unknown_numbers(org, number):
     with pytest.raises(CommandError, match="No invoice"):
         run("mark_invoice_paid", number)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add_agreement", "cont\x00oso", "EA-4500123", "--credit-limit", "10"], "No organisation"),
+        (["add_agreement", "\ud800", "EA-4500123", "--credit-limit", "10"], "No organisation"),
+        (
+            ["add_agreement", "contoso", "EA-4500123", "--credit-limit", "10", "--name", "a\x00"],
+            "name",
+        ),
+        (
+            ["add_agreement", "contoso", "EA-4500123", "--credit-limit", "10", "--name", "\ud800"],
+            "name",
+        ),
+        (["add_agreement", "contoso", "EA-4500\x00", "--credit-limit", "10"], "agreement number"),
+        (["mark_invoice_paid", "CONTOSO-" + "9" * 5000], "No invoice"),
+        (["mark_invoice_paid", "CON\x00TOSO-000001"], "No invoice"),
+        (["mark_invoice_paid", "\ud800-000001"], "No invoice"),
+        (["mark_invoice_paid", "x" * 10_000], "No invoice"),
+        (["grant_funds", "contoso", "50", "--enterprise-agreement", "EA\x00"], "no registered"),
+        (["grant_funds", "contoso", "50", "--enterprise-agreement", "EA\ud800"], "no registered"),
+        (["grant_funds", "contoso", "50", "--purchased-at", "2026-13-45T00:00:00"], "ISO 8601"),
+        (["grant_funds", "contoso", "50", "--reference", "r\x00"], "reference"),
+        (["grant_funds", "contoso", "50", "--reference", "r" * 10_000], "reference"),
+        (["grant_funds", "contoso", "1" * 40], "too large"),
+    ],
+)
+def test_hostile_arguments_are_a_command_error_and_change_nothing(org, args, message):
+    # NUL and lone surrogates never reach PostgreSQL; no traceback, one line and exit 1.
+    run("add_agreement", "contoso", "EA-1234", "--credit-limit", "1000")
+    run("grant_funds", "contoso", "100", "--enterprise-agreement", "EA-1234")
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+    assert EnterpriseAgreement.objects.count() == FundLot.objects.count() == 1
+    assert Invoice.objects.get().status == "due"
+    assert account_of(org).balance == Decimal("100")

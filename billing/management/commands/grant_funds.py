@@ -8,7 +8,7 @@ from django.utils.dateparse import parse_datetime
 
 from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
-from billing.services.agreements import agreements_choosable
+from billing.services.agreements import AGREEMENT_NUMBER, agreements_choosable
 from billing.services.ledger import account_for
 from billing.services.purchases import agreement_purchase, clean_po_number, funds_grant
 from credits_portal.audit import audit_command
@@ -41,11 +41,16 @@ class Command(BaseCommand):
             raise CommandError("--po needs --enterprise-agreement.")
         when = None
         if purchased_at:
-            when = parse_datetime(purchased_at)
+            try:
+                when = parse_datetime(purchased_at)
+            except ValueError:  # well formed but impossible, e.g. month 13
+                when = None
             if when is None:
                 raise CommandError(f"--purchased-at: {purchased_at!r} is not an ISO 8601 time.")
             if timezone.is_naive(when):
                 when = timezone.make_aware(when, UTC)
+        if reference and not (len(reference) <= 200 and reference.isprintable()):
+            raise CommandError("--reference: at most 200 printable characters.")
         reference = reference or f"grant:{uuid.uuid4()}"
         try:
             value = parse_amount(amount, str(account.currency))
@@ -53,7 +58,11 @@ class Command(BaseCommand):
             with transaction.atomic():
                 if agreement:
                     # Only an agreement registered with `add_agreement`, within its credit limit.
-                    found = agreements_choosable(organisation).filter(number=agreement).first()
+                    found = (
+                        agreements_choosable(organisation).filter(number=agreement).first()
+                        if AGREEMENT_NUMBER.match(agreement)
+                        else None
+                    )
                     if found is None:
                         raise CommandError(
                             f"{slug} has no registered agreement {agreement!r}; "
