@@ -277,9 +277,12 @@ def event_from(text: str) -> GatewayEvent:
     if not isinstance(body, dict):
         raise MalformedEvent("body", "The body is not a JSON object.")
     event_id, event_type = body.get("id"), body.get("type")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+    # Both are stored: NUL or a lone surrogate (valid JSON escapes) would fail in PostgreSQL.
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255 or not event_id.isprintable():
         raise MalformedEvent("id", "The event has no id.")
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
+    if not isinstance(event_type, str) or not 0 < len(event_type) <= 100:
+        raise MalformedEvent("type", "The event has no type.")
+    if not event_type.isprintable():
         raise MalformedEvent("type", "The event has no type.")
     if event_type not in PAYMENT_EVENTS:
         return GatewayEvent(id=event_id, type=event_type, kind=EventKind.OTHER)

@@ -190,6 +190,20 @@ MALFORMED = {
         lambda code, pi: json.dumps({"type": SUCCEEDED, "data": {"object": pi}}).encode(),
         400,
     ),
+    "id with NUL": (
+        lambda code, pi: _event(id="evt_\x00", type=SUCCEEDED, data={"object": pi}),
+        400,
+    ),
+    "id a lone surrogate": (
+        lambda code, pi: _event(id="evt_\ud800", type=SUCCEEDED, data={"object": pi}),
+        400,
+    ),
+    "type with NUL": (lambda code, pi: _event(type="charge.\x00", data={"object": pi}), 400),
+    "type a lone surrogate": (lambda code, pi: _event(type="\ud800", data={"object": pi}), 400),
+    "object id with NUL": (
+        lambda code, pi: _event(type=SUCCEEDED, data={"object": pi | {"id": "pi_\x00"}}),
+        200,
+    ),
     "empty body": (lambda code, pi: b"", 400),
     "non-JSON body": (lambda code, pi: b"{not json", 400),
     "JSON that is not an object": (lambda code, pi: b'["evt_1"]', 400),
