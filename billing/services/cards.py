@@ -180,10 +180,23 @@ def payment_charge(*, payment: Payment, card: Card) -> Payment:
 
 
 def payment_reconcile(*, payment: Payment) -> Payment:
-    """Bring the payment in line with its gateway payment (browser return, webhook, sweep)."""
-    if payment.status in (Status.SUCCEEDED, Status.FAILED) or not payment.stripe_payment_intent_id:
+    """Bring the payment in line with its gateway payment (browser return, API retry, webhook).
+
+    A payment left `charging` with no id saved (the request died between the gateway's answer
+    and saving it) is looked for at the gateway: our customer's payment naming this row."""
+    if payment.status in (Status.SUCCEEDED, Status.FAILED):
         return payment
-    return _apply(payment, gateway.active().payment_retrieve(payment.stripe_payment_intent_id))
+    gw = gateway.active()
+    if payment.stripe_payment_intent_id:
+        return _apply(payment, gw.payment_retrieve(payment.stripe_payment_intent_id))
+    if payment.status != Status.CHARGING:
+        return payment
+    account = CreditAccount.objects.get(pk=payment.account_id)
+    found = gw.payment_find(
+        customer=account.stripe_customer_id,
+        metadata={payments.PURPOSES[Payment].metadata_key: str(payment.code)},
+    )
+    return payment if found is None else _apply(payment, found)
 
 
 def payment_apply(*, payment: Payment, answer: GatewayPayment) -> Payment:

@@ -239,3 +239,25 @@ def test_another_organisations_key_buys_for_its_own_organisation_only(client, or
     )
     assert response.status_code == 409 and problem_code(response) == "agreement_not_registered"
     assert account_of(org).balance == 0 and account_of(other_org).balance == 0
+
+
+def test_a_request_killed_after_the_card_charge_is_recorded_once_by_the_retry(client, org, key):
+    """The gateway charged, then the process died before saving the payment's id: the retry with
+    the same Idempotency-Key finds that charge (not a 503 forever) and adds the funds once."""
+    from billing.services import payments
+
+    save_card(org)
+    body = {"amount": "80", "method": "card"}
+    with (
+        mock.patch.object(payments, "payment_id_save", side_effect=SystemExit),
+        pytest.raises(SystemExit),
+    ):
+        post(client, key, body, **{"Idempotency-Key": "killed-1"})
+    assert account_of(org).balance == 0 and Payment.objects.get().status == "charging"
+    again = post(client, key, body, **{"Idempotency-Key": "killed-1"})
+    assert again.status_code == 201, again.content
+    assert post(client, key, body, **{"Idempotency-Key": "killed-1"}).json() == again.json()
+    payment = Payment.objects.get()
+    assert len(intents_where(payment=str(payment.code))) == 1
+    assert FundLot.objects.count() == Invoice.objects.count() == 1
+    assert account_of(org).balance == Decimal("80")

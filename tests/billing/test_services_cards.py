@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 import stripe
@@ -167,3 +168,42 @@ def test_bad_amounts_are_refused(org, amount, message):
 def test_new_commerce_cannot_start_a_payment(db):
     with pytest.raises(BillingError, match="New-commerce"):
         start(make_org("newco", commerce="new"))
+
+
+class WorkerKilled(BaseException):
+    """The process dies: nothing after this point runs (not an Exception any handler catches)."""
+
+
+def test_a_request_killed_between_the_charge_and_saving_it_is_repaired_once(org):
+    """The card was charged at the gateway but the request died before the payment's id was
+    saved: the browser's return (or the API's retry with the same key) finds our customer's
+    payment naming the row and records it, once; the webhook after it adds nothing."""
+    card = saved_card(org)
+    payment = start(org)
+    with (
+        mock.patch.object(payments, "payment_id_save", side_effect=WorkerKilled),
+        pytest.raises(WorkerKilled),
+    ):
+        cards.payment_charge(payment=payment, card=card)
+    payment.refresh_from_db()
+    assert (payment.status, payment.stripe_payment_intent_id) == ("charging", "")
+    assert len(intents_for(payment.code)) == 1 and account_of(org).balance == 0
+
+    repaired = cards.payment_reconcile(payment=payment)
+    assert repaired.status == "succeeded" and repaired.stripe_payment_intent_id
+    answer = gateway.active().payment_retrieve(repaired.stripe_payment_intent_id)
+    cards.payment_apply(payment=Payment.objects.get(pk=payment.pk), answer=answer)
+    cards.payment_reconcile(payment=repaired)
+    assert FundLot.objects.count() == Invoice.objects.count() == 1
+    assert account_of(org).balance == Decimal("50.00")
+    assert len(intents_for(payment.code)) == 1
+
+
+def test_a_charging_payment_with_no_charge_at_the_gateway_stays_charging(org):
+    # The request died before the gateway was asked: nothing to find, nothing added.
+    saved_card(org)
+    payment = start(org)
+    Payment.objects.filter(pk=payment.pk).update(status="charging")
+    payment.refresh_from_db()
+    assert cards.payment_reconcile(payment=payment).status == "charging"
+    assert account_of(org).balance == 0 and not FundLot.objects.exists()
