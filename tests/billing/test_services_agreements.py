@@ -260,3 +260,51 @@ def _issue(org, **period) -> Invoice:
             kind=Invoice.Kind.OVERAGE,
             **period,
         )
+
+
+def _gapless(org) -> list[int]:
+    numbers = sorted(Invoice.objects.filter(account=account_of(org)).values_list("number", flat=1))
+    assert numbers == list(range(1, len(numbers) + 1))
+    return numbers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_buyers_near_the_limit_never_pass_it(org):
+    agreement = register(org, limit="1000")
+    buy(org, agreement, "700")
+    errors = at_once(lambda i: buy(org, agreement, "10"), 50)
+    assert len(errors) == 20 and all(isinstance(e, CreditLimitExceeded) for e in errors)
+    assert agreement_unpaid(agreement) == D("1000") and account_of(org).balance == D("1000")
+    assert len(_gapless(org)) == 31
+    assert ledger_verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purchases_recharges_and_paid_invoices_at_once_stay_within_the_limit(org):
+    agreement = register(org, limit="1000")
+    paid_later = [buy(org, agreement, "200").invoice for _ in range(3)]
+    billing_contact_add(organisation=org, email="ap@contoso.example")
+    recharge_method_set(account=account_of(org), agreement=agreement)
+    auto_recharge_configure(
+        account=account_of(org), enabled=True, trigger_amount="5000", recharge_amount="100"
+    )
+    account_id = account_of(org).pk
+
+    def act(i: int) -> None:
+        if i < 3:
+            invoice_mark_paid(invoice=paid_later[i])
+        elif i < 8:
+            recharge_run(account_id=account_id)
+        else:
+            buy(org, agreement, "50")
+
+    errors = at_once(act, 40)
+    assert all(isinstance(e, CreditLimitExceeded) for e in errors), errors
+    assert agreement_unpaid(agreement) <= D("1000")
+    assert all(
+        i.status == "paid" for i in Invoice.objects.filter(pk__in=[p.pk for p in paid_later])
+    )
+    lots = FundLot.objects.filter(account_id=account_id)
+    assert account_of(org).balance == sum(lot.amount for lot in lots)
+    assert len(_gapless(org)) == lots.count()
+    assert ledger_verify() == []
