@@ -22,6 +22,7 @@ from tests.stripe_helpers import (
     NEEDS_AUTHENTICATION,
     foreign_intent,
     intent_as_dict,
+    intents_where,
     other_customer,
     sign,
     signed_event,
@@ -243,3 +244,37 @@ def test_an_unreachable_gateway_asks_stripe_to_send_the_event_again(client, org)
     assert not StripeEvent.objects.exists()
     assert post(client, body, signature).status_code == 200
     assert StripeEvent.objects.count() == 1 and FundLot.objects.count() == 1
+
+
+@pytest.mark.parametrize("repairer", ["webhook first", "sweep first"])
+def test_a_recharge_worker_killed_after_the_charge_is_repaired_exactly_once(client, org, repairer):
+    """The gateway charged the card, then the worker died before saving the payment's id: the
+    webhook and the sweep (in either order) find our customer's payment naming the attempt and
+    record it once; the card is never charged a second time."""
+    from billing.services import payments
+
+    turn_on(org)  # a 70.00 recharge is due
+    with (
+        mock.patch.object(payments, "payment_id_save", side_effect=SystemExit("worker killed")),
+        pytest.raises(SystemExit),
+    ):
+        recharge_run(account_id=account_of(org).pk)
+    attempt = RechargeAttempt.objects.get()
+    assert (attempt.status, attempt.stripe_payment_intent_id) == ("charging", "")
+    assert account_of(org).balance == 0
+    (charged,) = [pi.id for pi in intents_where(recharge=str(attempt.code))]
+
+    def webhook():
+        body, signature = signed_event("payment_intent.succeeded", intent_as_dict(charged))
+        assert post(client, body, signature).status_code == 200
+
+    def sweep():
+        with time_machine.travel(timezone.now() + timedelta(minutes=7)):
+            recharge_sweep()
+
+    for repair in (webhook, sweep) if repairer == "webhook first" else (sweep, webhook):
+        repair()
+        attempt.refresh_from_db()
+        assert (attempt.status, attempt.stripe_payment_intent_id) == ("succeeded", charged)
+        assert account_of(org).balance == D("70.00") and FundLot.objects.count() == 1
+    assert Invoice.objects.count() == 1 and len(intents_where(recharge=str(attempt.code))) == 1
