@@ -172,7 +172,7 @@ def _on_card(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, 
         account=account, amount=amount, form_token=idempotency_token(request)
     )
     if payment.status == Payment.Status.PENDING:
-        payment = cards.payment_charge(payment=payment, card=card)
+        payment = cards.payment_charge(payment=payment, card=card, off_session=True)
     elif payment.status in (Payment.Status.CHARGING, Payment.Status.REQUIRES_ACTION):
         payment = cards.payment_reconcile(payment=payment)
     if payment.status == Payment.Status.SUCCEEDED:

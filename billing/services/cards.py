@@ -147,8 +147,10 @@ def payment_start(
     return payment
 
 
-def payment_charge(*, payment: Payment, card: Card) -> Payment:
-    """Charge `card` for the payment, once: a second request finds it charging or done."""
+def payment_charge(*, payment: Payment, card: Card, off_session: bool = False) -> Payment:
+    """Charge `card` for the payment, once: a second request finds it charging or done.
+    `off_session` when no cardholder is there to authenticate (the API): the bank's request
+    for it is then a decline."""
     if card.account_id != payment.account_id or card.removed_at is not None:
         raise BillingError("Choose the organisation's saved card.")
     won = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
@@ -167,7 +169,7 @@ def payment_charge(*, payment: Payment, card: Card) -> Payment:
             payment_method=card.stripe_payment_method_id,
             metadata=payments.payment_metadata(row=payment, account=account),
             key=f"payment-{payment.code}",
-            off_session=False,
+            off_session=off_session,
         )
     except gateway.CardError as exc:
         return _fail(payment, exc.code or "card_declined", exc.message)

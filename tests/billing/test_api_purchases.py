@@ -261,3 +261,18 @@ def test_a_request_killed_after_the_card_charge_is_recorded_once_by_the_retry(cl
     assert len(intents_where(payment=str(payment.code))) == 1
     assert FundLot.objects.count() == Invoice.objects.count() == 1
     assert account_of(org).balance == Decimal("80")
+
+
+def test_a_card_purchase_is_charged_off_session(client, org, key):
+    """API.md: the saved card, off-session (no cardholder is there: Stripe then answers a card
+    that needs authentication with a decline). localstripe ignores the flag, so the gateway call
+    is watched (the real call still runs)."""
+    from billing.gateway.stripe_gateway import StripeGateway
+
+    save_card(org)
+    real = StripeGateway.charge_create
+    with mock.patch.object(StripeGateway, "charge_create", autospec=True, side_effect=real) as spy:
+        response = post(client, key, {"amount": "75.50", "method": "card"})
+    assert response.status_code == 201, response.content
+    assert spy.call_args.kwargs["off_session"] is True
+    assert account_of(org).balance == Decimal("75.50")
