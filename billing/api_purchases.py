@@ -200,11 +200,17 @@ def _on_card(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, 
     )
 
 
+MAX_INVOICE_NUMBER = 2**31 - 1  # the column's range
+
+
 def _decode_cursor(cursor: str) -> int:
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("inv_"))
+        number = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("inv_"))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _invalid("cursor", "Not a cursor this API gave.") from None
+        number = 0
+    if not 1 <= number <= MAX_INVOICE_NUMBER:
+        raise _invalid("cursor", "Not a cursor this API gave.")
+    return number
 
 
 @router.get("/invoices", response=InvoicesOut)

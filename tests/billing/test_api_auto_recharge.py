@@ -54,6 +54,22 @@ def test_without_a_payment_method_it_is_409(client, org):
         ({"enabled": True, "trigger_amount": "20", "recharge_amount": "2"}, "recharge_amount"),
         ({"enabled": "maybe", "trigger_amount": "20", "recharge_amount": "50"}, "enabled"),
         ({"trigger_amount": "20", "recharge_amount": "50"}, "enabled"),
+        ({"enabled": True, "trigger_amount": "1" * 30, "recharge_amount": "50"}, "trigger_amount"),
+        (
+            {"enabled": True, "trigger_amount": "20", "recharge_amount": "9" * 10_000},
+            "recharge_amount",
+        ),
+        ({"enabled": True, "trigger_amount": "2\x000", "recharge_amount": "50"}, "trigger_amount"),
+        (
+            {"enabled": True, "trigger_amount": "20", "recharge_amount": "5\ud800"},
+            "recharge_amount",
+        ),
+        (
+            {"enabled": True, "trigger_amount": "Infinity", "recharge_amount": "50"},
+            "trigger_amount",
+        ),
+        ({"enabled": True, "trigger_amount": 20, "recharge_amount": "50"}, "trigger_amount"),
+        ({"enabled": True, "trigger_amount": "20", "recharge_amount": None}, "recharge_amount"),
     ],
 )
 def test_bad_values_are_422_naming_the_field(client, org, body, field):

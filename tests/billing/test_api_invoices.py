@@ -105,7 +105,18 @@ def test_only_the_keys_organisation_is_listed(client, org, other_org):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"cursor": "!!!"}, "cursor"), ({"limit": 0}, "limit"), ({"limit": "x"}, "limit")],
+    [
+        ({"cursor": "!!!"}, "cursor"),
+        ({"limit": 0}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"limit": "1" * 40}, "limit"),
+        ({"limit": "1e3"}, "limit"),
+        # A cursor this API never gave: a number past any column, NUL, a lone surrogate's bytes.
+        ({"cursor": "aW52Xzk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ=="}, "cursor"),
+        ({"cursor": "aW52XwA="}, "cursor"),
+        ({"cursor": "aW52X-2ggA=="}, "cursor"),
+        ({"cursor": "x" * 10_000}, "cursor"),
+    ],
 )
 def test_bad_parameters_are_422(client, org, params, field):
     response = get(client, make_api_key(org), **params)
