@@ -116,6 +116,8 @@ class Services:
         )
         wait_for_port(port, proc, "Redis")
         self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        # The fault tests pause this process (SIGSTOP) to see the portal work without Redis.
+        self.env["EMBEDDED_REDIS_PID"] = str(proc.pid)
         print(f"  Redis       {self.env['REDIS_URL']}")
 
     def start_stripe(self) -> None:

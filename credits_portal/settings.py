@@ -14,7 +14,7 @@ import dj_email_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from credits_portal.env import env_bool, env_decimal, env_int, env_list, env_str
+from credits_portal.env import env_bool, env_decimal, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -97,13 +97,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set; `make run` and `make test` start a Redis.")
+# Redis only caches: a command it does not answer within this many seconds is a miss and the
+# caller counts from the database (credits_portal.cache); it is asked again after REDIS_RETRY_SECONDS.
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.2)
+REDIS_RETRY_SECONDS = env_float("REDIS_RETRY_SECONDS", 5)
 CACHES = {
     "default": {
         "BACKEND": "credits_portal.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "credits_portal",
+        "OPTIONS": {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
+
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ACKS_LATE = True

@@ -33,6 +33,7 @@ from billing.services.cards import card_current, customer_ensure
 from billing.services.ledger import lock_account
 from billing.services.notifications import notify_later
 from billing.services.purchases import purchase_amount
+from credits_portal.celery import enqueue_on_commit
 from credits_portal.models import Organisation
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,8 @@ def recharge_enqueue(account: CreditAccount) -> None:
     from billing import tasks
 
     if account.auto_recharge_enabled and account.balance < (account.recharge_trigger or 0):
-        transaction.on_commit(lambda: tasks.recharge_account.delay(account.pk))
+        # A broker outage loses nothing: the sweep finds the account below its trigger.
+        enqueue_on_commit(tasks.recharge_account, account.pk)
 
 
 def accounts_to_sweep(now=None) -> list[int]:
