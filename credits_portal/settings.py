@@ -6,6 +6,7 @@ HSTS unless DEBUG is on. `make run` and `make test` supply the URLs of the embed
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -89,9 +90,25 @@ if not DATABASE_URL:
     raise ImproperlyConfigured(
         "DATABASE_URL must be set; `make run` and `make test` start an embedded PostgreSQL."
     )
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# runserver serves each request on a new thread, and a thread's persistent connection outlives
+# it: under runserver every connection is closed after its request. Gunicorn and Celery keep
+# theirs, checked before reuse (CONN_HEALTH_CHECKS), so a PostgreSQL restart costs no error.
+_RUNSERVER = len(sys.argv) > 1 and sys.argv[1] == "runserver"
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=0 if _RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…)")
+# A PostgreSQL that hangs makes requests fail after these, instead of hanging with it (seconds;
+# 0 turns a limit off, e.g. DATABASE_STATEMENT_TIMEOUT=0 for a long migration).
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", 5),
+    options=f"-c statement_timeout={env_int('DATABASE_STATEMENT_TIMEOUT', 30) * 1000}",
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
@@ -112,7 +129,6 @@ CACHES = {
         },
     }
 }
-
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
