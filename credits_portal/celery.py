@@ -20,9 +20,10 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.expire_funds",
         "schedule": crontab(minute=5),
     },
+    # Finishes what a killed worker left within a minute of its lease running out.
     "sweep-recharges": {
         "task": "billing.tasks.sweep_recharges",
-        "schedule": 300.0,
+        "schedule": 60.0,
     },
     "notify-expiring-funds": {
         "task": "billing.tasks.notify_expiring_funds",

@@ -56,9 +56,12 @@ HARD_DECLINES = {
     "do_not_honor",
     "revocation_of_authorization",
 }
+# The recharge task's time limit (billing.tasks): a worker still at it past this was killed.
+RECHARGE_TIME_LIMIT = 50  # seconds
 # A worker holds an attempt this long; past it (the task's time limit is shorter) the worker is
-# gone and the next run or sweep takes the attempt over.
-LEASE = timedelta(minutes=6)
+# gone and the next run or the sweep, every minute, takes the attempt over: a recharge
+# interrupted by a killed worker is finished within two minutes of its start.
+LEASE = timedelta(seconds=RECHARGE_TIME_LIMIT + 10)
 
 
 # --- Settings ----------------------------------------------------------------------------------
