@@ -112,9 +112,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     try:
         _redis(settings.REDIS_URL).ping()
         checks["redis"] = "ok"
+        OUTAGE.answered()
     except Exception as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"
-    if OUTAGE.down:  # what this process's cache saw, perhaps between two pings
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            OUTAGE.failed(exc)  # the call path stops asking it too
+    if OUTAGE.down:
         checks["redis_fallback_since"] = datetime.fromtimestamp(OUTAGE.since, UTC).isoformat()
     if checks["database"] != "ok":
         status = "error"
