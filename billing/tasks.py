@@ -7,7 +7,7 @@ from billing.models import CreditAccount
 from billing.services.expiry_notice import expiring_funds_notify
 from billing.services.ledger import funds_expire
 from billing.services.notifications import notify_send
-from billing.services.recharge import recharge_run, recharge_sweep
+from billing.services.recharge import RECHARGE_TIME_LIMIT, recharge_run, recharge_sweep
 
 
 @shared_task(time_limit=900, acks_late=True)
@@ -15,7 +15,10 @@ def expire_funds() -> int:
     return funds_expire()
 
 
-@shared_task(time_limit=300, soft_time_limit=240, acks_late=True)
+# The limit sets the attempt's lease (recharge.LEASE): keep the two together.
+@shared_task(
+    time_limit=RECHARGE_TIME_LIMIT, soft_time_limit=RECHARGE_TIME_LIMIT - 10, acks_late=True
+)
 def recharge_account(account_id: int) -> str | None:
     attempt = recharge_run(account_id=account_id)
     return attempt.status if attempt else None

@@ -9,6 +9,7 @@ import os
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 
+from credits_portal.addresses import client_address
 from credits_portal.models import AuditEvent, Organisation
 
 
@@ -80,5 +81,5 @@ def audit(
         target=str(target),
         before=before,
         after=after,
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_address(request),
     )

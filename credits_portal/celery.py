@@ -1,6 +1,9 @@
-"""The Celery app (`celery -A credits_portal worker|beat`) and the one beat schedule."""
+"""The Celery app (`celery -A credits_portal worker|beat`), the one beat schedule, and how the
+web process queues a task."""
 
+import logging
 import os
+import time
 
 from celery import Celery
 from celery.schedules import crontab
@@ -10,15 +13,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "credits_portal.settings")
 app = Celery("credits_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+log = logging.getLogger(__name__)
 
 app.conf.beat_schedule = {
     "expire-funds": {
         "task": "billing.tasks.expire_funds",
         "schedule": crontab(minute=5),
     },
+    # Finishes what a killed worker left within a minute of its lease running out.
     "sweep-recharges": {
         "task": "billing.tasks.sweep_recharges",
-        "schedule": 300.0,
+        "schedule": 60.0,
     },
     "notify-expiring-funds": {
         "task": "billing.tasks.notify_expiring_funds",
@@ -37,3 +42,62 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=17, hour="*"),
     },
 }
+
+
+def enqueue(task, *args) -> bool:
+    """Queue `task(*args)` now; False, logged, when the broker (Redis) does not take it within
+    REDIS_SOCKET_TIMEOUT. A request never waits on Redis for longer, nor fails because of it:
+    what is queued from the call path is also found by a beat sweep, or only worth a log line."""
+    from django.conf import settings
+    from kombu.exceptions import OperationalError
+
+    from credits_portal.cache import OUTAGE
+
+    if app.conf.task_always_eager:  # the tests: run here, as `delay` does
+        task.delay(*args)
+        return True
+    if OUTAGE.waiting():
+        _not_queued(task, args)
+        return False
+    fast = {
+        **app.conf.broker_transport_options,
+        "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": settings.REDIS_SOCKET_TIMEOUT,
+        "max_retries": 0,
+    }
+    try:
+        with app.connection_for_write(transport_options=fast) as connection:
+            task.apply_async(args, connection=connection, retry=False)
+    except (OperationalError, OSError) as exc:
+        OUTAGE.failed(exc)
+        _not_queued(task, args)
+        return False
+    OUTAGE.answered()
+    return True
+
+
+_NOT_QUEUED: dict[str, list] = {}  # task name -> [not queued since the last log line, logged at]
+
+
+def _not_queued(task, args: tuple) -> None:
+    # One line a minute for each task, with a count: an outage must not flood the log.
+    from credits_portal.cache import LOG_EVERY
+
+    now = time.monotonic()
+    entry = _NOT_QUEUED.setdefault(task.name, [0, -LOG_EVERY])
+    entry[0] += 1
+    if now - entry[1] >= LOG_EVERY:
+        log.error(
+            "Redis is unreachable: %s not queued (%d times since this was last logged; the last %r)",
+            task.name,
+            entry[0],
+            args,
+        )
+        entry[:] = [0, now]
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """`enqueue` once the current transaction commits (never from inside it)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: enqueue(task, *args))

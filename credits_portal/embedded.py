@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 from urllib.request import Request, urlopen
@@ -50,27 +51,83 @@ def wait_for_port(port: int, proc: subprocess.Popen, name: str, timeout: float =
     raise SystemExit(f"{name} did not listen on port {port} within {timeout:.0f}s")
 
 
+RESTART_DELAYS = [1, 2, 5, 10, 30]  # seconds before each restart of a process that keeps dying
+STEADY_SECONDS = 60  # a process that ran this long before dying starts again at the first delay
+
+
+@dataclass
+class Restartable:
+    args: list[str]
+    log: bool
+    started: float  # time.monotonic()
+    deaths: int = 0  # in a row, each within STEADY_SECONDS of its start
+    due: float | None = None  # when the dead process starts again
+
+
 class Services:
-    """The embedded services and the processes started beside them, stopped in reverse order."""
+    """The embedded services and the processes started beside them, stopped in reverse order.
+    Processes spawned with `restart=True` (the worker and beat) are started again when they die;
+    the others are vital, and `supervise` names the first one that stopped."""
 
     def __init__(self, data_dir: Path, *, persistent: bool) -> None:
         self.data_dir = data_dir
         self.persistent = persistent
         self.env = dict(os.environ)
         self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.restartable: dict[str, Restartable] = {}
         self.postgres = None
         self.localstripe: str | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "logs").mkdir(exist_ok=True)
         atexit.register(self.stop)
 
-    def spawn(self, name: str, args: list[str], *, log: bool = True) -> subprocess.Popen:
+    def spawn(
+        self, name: str, args: list[str], *, log: bool = True, restart: bool = False
+    ) -> subprocess.Popen:
         out = open(self.data_dir / "logs" / f"{name}.log", "ab") if log else None  # noqa: SIM115
         proc = subprocess.Popen(
             args, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=BASE_DIR
         )
-        self.procs.append((name, proc))
+        if out is not None:
+            out.close()  # the child has its own copy
+        names = [n for n, _p in self.procs]
+        if name in names:  # a restart takes the dead process's place
+            self.procs[names.index(name)] = (name, proc)
+        else:
+            self.procs.append((name, proc))
+        if restart:
+            before = self.restartable.get(name)
+            self.restartable[name] = Restartable(
+                args, log, time.monotonic(), before.deaths if before else 0
+            )
         return proc
+
+    def supervise(self) -> str | None:
+        """One look at the processes: restart the restartable ones that died (after a delay that
+        grows while they keep dying), and name the first vital one that stopped, if any."""
+        now = time.monotonic()
+        for name, proc in list(self.procs):
+            if proc.poll() is None:
+                continue
+            if name not in self.restartable:
+                return name
+            watched = self.restartable[name]
+            if watched.due is None:
+                if now - watched.started >= STEADY_SECONDS:
+                    watched.deaths = 0
+                delay = RESTART_DELAYS[min(watched.deaths, len(RESTART_DELAYS) - 1)]
+                watched.deaths += 1
+                watched.due = now + delay
+                print(
+                    f"{name} exited with status {proc.returncode}; restarting it in {delay}s"
+                    + (f" (see {self.data_dir / 'logs' / name}.log)" if watched.log else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif now >= watched.due:
+                self.spawn(name, watched.args, log=watched.log, restart=True)
+                print(f"{name} restarted", file=sys.stderr, flush=True)
+        return None
 
     def ensure_secret_key(self) -> None:
         if self.env.get("SECRET_KEY") or self.env.get("SECRET_KEY_FILE"):
@@ -116,6 +173,8 @@ class Services:
         )
         wait_for_port(port, proc, "Redis")
         self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        # The fault tests pause this process (SIGSTOP) to see the portal work without Redis.
+        self.env["EMBEDDED_REDIS_PID"] = str(proc.pid)
         print(f"  Redis       {self.env['REDIS_URL']}")
 
     def start_stripe(self) -> None:
@@ -186,12 +245,15 @@ def run_portal(services: Services) -> int:
         "web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], log=False
     )
     services.spawn(
-        "worker", [str(BIN_DIR / "celery"), "-A", "credits_portal", "worker", "-l", "info"]
+        "worker",
+        [str(BIN_DIR / "celery"), "-A", "credits_portal", "worker", "-l", "info"],
+        restart=True,
     )
     schedule = str(services.data_dir / "celerybeat-schedule")
     services.spawn(
         "beat",
         [str(BIN_DIR / "celery"), "-A", "credits_portal", "beat", "-l", "info", "-s", schedule],
+        restart=True,
     )
     wait_for_port(int(port), web, "the web server")
     logs = services.data_dir / "logs"
@@ -200,13 +262,12 @@ def run_portal(services: Services) -> int:
         f"  sign in as global@contoso.example (or billing@, license@, reports@) "
         f"with the password {DEMO_PASSWORD}\n"
         f"  worker and beat log to {logs}/worker.log and {logs}/beat.log\n"
-        "  Ctrl-C stops everything.\n",
+        "  Ctrl-C stops everything; a worker or beat that dies is started again.\n",
         flush=True,
     )
-    while all(proc.poll() is None for _name, proc in services.procs):
+    while (stopped := services.supervise()) is None:
         time.sleep(0.5)
-    stopped = [name for name, proc in services.procs if proc.poll() is not None]
-    print(f"{', '.join(stopped)} stopped; stopping the rest.", file=sys.stderr)
+    print(f"{stopped} stopped; stopping the rest.", file=sys.stderr)
     return 1
 
 

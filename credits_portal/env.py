@@ -65,3 +65,13 @@ def env_decimal(name: str, default: str) -> Decimal:
         return Decimal(value)
     except InvalidOperation as exc:
         raise ImproperlyConfigured(f"{name} must be a decimal number, not {value!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from exc

@@ -6,6 +6,7 @@ HSTS unless DEBUG is on. `make run` and `make test` supply the URLs of the embed
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,7 +15,7 @@ import dj_email_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from credits_portal.env import env_bool, env_decimal, env_int, env_list, env_str
+from credits_portal.env import env_bool, env_decimal, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "credits_portal.middleware.TimezoneResetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -89,19 +91,43 @@ if not DATABASE_URL:
     raise ImproperlyConfigured(
         "DATABASE_URL must be set; `make run` and `make test` start an embedded PostgreSQL."
     )
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# runserver serves each request on a new thread, and a thread's persistent connection outlives
+# it: under runserver every connection is closed after its request. Gunicorn and Celery keep
+# theirs, checked before reuse (CONN_HEALTH_CHECKS), so a PostgreSQL restart costs no error.
+_RUNSERVER = len(sys.argv) > 1 and sys.argv[1] == "runserver"
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=0 if _RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…)")
+# A PostgreSQL that hangs makes requests fail after these, instead of hanging with it (seconds;
+# 0 turns a limit off, e.g. DATABASE_STATEMENT_TIMEOUT=0 for a long migration).
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", 5),
+    options=f"-c statement_timeout={env_int('DATABASE_STATEMENT_TIMEOUT', 30) * 1000}",
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set; `make run` and `make test` start a Redis.")
+# Redis only caches: a command it does not answer within this many seconds is a miss and the
+# caller counts from the database (credits_portal.cache); it is asked again after REDIS_RETRY_SECONDS.
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.2)
+REDIS_RETRY_SECONDS = env_float("REDIS_RETRY_SECONDS", 5)
 CACHES = {
     "default": {
         "BACKEND": "credits_portal.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "credits_portal",
+        "OPTIONS": {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
 
@@ -134,10 +160,16 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 60 * 60 * 3)
 
-# Login throttling: five failures for one account from one address lock it for 15 minutes.
+# Login throttling: five failures for one account from one address lock it for 15 minutes, for
+# that address only. The address is the client's as the trusted proxies in front saw it
+# (credits_portal.addresses): behind a proxy, REMOTE_ADDR is the proxy's, shared by everyone.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or more")
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("LOGIN_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "credits_portal.addresses.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False

@@ -1,4 +1,5 @@
 import functools
+from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from credits_portal import services
 from credits_portal.audit import audit
+from credits_portal.cache import OUTAGE
 from credits_portal.forms import ApiKeyForm, OrganisationSwitchForm
 from credits_portal.models import ApiKey, AuditEvent
 from credits_portal.permissions import MATRIX, Capability
@@ -89,14 +91,17 @@ def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
 @functools.cache
 def _redis(url: str) -> redis.Redis:
     # One client and its connection pool per process, as the cache keeps (redis-py reconnects
-    # after a fork and after a failed command).
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    # after a fork and after a failed command); as short a timeout as the cache's.
+    timeout = settings.REDIS_SOCKET_TIMEOUT
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database and Redis reachability, for load balancers and the compose file."""
+    """Database and Redis reachability, for load balancers and the compose file. Without the
+    database nothing works (503); without Redis the portal is degraded but serves (200): the call
+    path reads the database and the beat sweeps run what could not be queued."""
     checks = {}
     try:
         with connection.cursor() as cursor:
@@ -107,12 +112,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
     try:
         _redis(settings.REDIS_URL).ping()
         checks["redis"] = "ok"
+        OUTAGE.answered()
     except Exception as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
-    )
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            OUTAGE.failed(exc)  # the call path stops asking it too
+    if OUTAGE.down:
+        checks["redis_fallback_since"] = datetime.fromtimestamp(OUTAGE.since, UTC).isoformat()
+    if checks["database"] != "ok":
+        status = "error"
+    elif checks["redis"] != "ok":
+        status = "degraded"
+    else:
+        status = "ok"
+    return JsonResponse({"status": status, **checks}, status=503 if status == "error" else 200)
 
 
 @require_GET

@@ -73,7 +73,12 @@ def _records(request: HttpRequest, kind: str):
 def report(request: HttpRequest) -> HttpResponse:
     kind = _kind(request)
     filters, records, columns, zone, preference = _records(request, kind)
-    timezone.activate(zone)
+    # The admin's zone for this response only: the thread serves another admin next.
+    with timezone.override(zone):
+        return _report_page(request, kind, filters, records, columns, preference)
+
+
+def _report_page(request, kind, filters, records, columns, preference) -> HttpResponse:
     page = Paginator(for_display(records, preference), PAGE_SIZE).get_page(request.GET.get("page"))
     start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
     query = request.GET.copy()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.template.loader import render_to_string
 
 from billing.models import CreditAccount
+from credits_portal.celery import enqueue_on_commit
 from credits_portal.models import Membership
 from credits_portal.permissions import Role
 
@@ -68,4 +68,4 @@ def notify_later(*, account: CreditAccount, kind: str, **context: str) -> None:
 
     if kind not in KINDS:
         raise ValueError(f"unknown notification {kind!r}")
-    transaction.on_commit(lambda: tasks.send_notification.delay(account.pk, kind, context))
+    enqueue_on_commit(tasks.send_notification, account.pk, kind, context)

@@ -33,6 +33,7 @@ from billing.services.cards import card_current, customer_ensure
 from billing.services.ledger import lock_account
 from billing.services.notifications import notify_later
 from billing.services.purchases import purchase_amount
+from credits_portal.celery import enqueue_on_commit
 from credits_portal.models import Organisation
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,12 @@ HARD_DECLINES = {
     "do_not_honor",
     "revocation_of_authorization",
 }
+# The recharge task's time limit (billing.tasks): a worker still at it past this was killed.
+RECHARGE_TIME_LIMIT = 50  # seconds
 # A worker holds an attempt this long; past it (the task's time limit is shorter) the worker is
-# gone and the next run or sweep takes the attempt over.
-LEASE = timedelta(minutes=6)
+# gone and the next run or the sweep, every minute, takes the attempt over: a recharge
+# interrupted by a killed worker is finished within two minutes of its start.
+LEASE = timedelta(seconds=RECHARGE_TIME_LIMIT + 10)
 
 
 # --- Settings ----------------------------------------------------------------------------------
@@ -300,7 +304,8 @@ def recharge_enqueue(account: CreditAccount) -> None:
     from billing import tasks
 
     if account.auto_recharge_enabled and account.balance < (account.recharge_trigger or 0):
-        transaction.on_commit(lambda: tasks.recharge_account.delay(account.pk))
+        # A broker outage loses nothing: the sweep finds the account below its trigger.
+        enqueue_on_commit(tasks.recharge_account, account.pk)
 
 
 def accounts_to_sweep(now=None) -> list[int]:

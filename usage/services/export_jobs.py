@@ -5,10 +5,10 @@ from __future__ import annotations
 import zoneinfo
 
 from django.conf import settings
-from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
 
+from credits_portal.celery import enqueue_on_commit
 from usage.exports import columns_for, csv_rows, xlsx_file
 from usage.filters import report_queryset
 from usage.models import ExportJob
@@ -23,7 +23,7 @@ def export_job_start(
     job = ExportJob.objects.create(
         organisation=organisation, user=user, kind=kind, format=fmt, query=query, rows_total=rows
     )
-    transaction.on_commit(lambda: tasks.run_export.delay(job.pk))
+    enqueue_on_commit(tasks.run_export, job.pk)
     return job
 
 
