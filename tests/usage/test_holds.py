@@ -38,7 +38,7 @@ def pool_with(organisation, left: int, size: int = 1200) -> None:
 
 
 def pool() -> PoolUsage:
-    return PoolUsage.objects.get(category="domestic", country="GB")
+    return PoolUsage.objects.get(organisation__slug="contoso", category="domestic", country="GB")
 
 
 def authorize(organisation) -> Decision:
@@ -298,3 +298,24 @@ def test_operators_see_the_holds_read_only(person, rated, admin_client):
     assert page.status_code == 200 and decision.authorization_id in page.content.decode()
     hold = MinuteHold.objects.get()
     assert admin_client.post(f"/admin/usage/minutehold/{hold.pk}/delete/").status_code == 403
+
+
+def test_held_minutes_pay_only_for_a_call_of_their_own_pool(person, rated):
+    """A hold of ana's GB domestic pool does not pay for an international call the record
+    reports instead: the hold is settled, its minutes go back to its pool, and the call is
+    rated as authorized (into debt, not rejected)."""
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")  # no international minutes
+    pool_with(rated, left=100)
+    decision = authorize(rated)
+    assert pool().held == 100
+    record = {**record_of(decision, 1, seconds=600), "to": "+14255550123"}  # the US: 0.0200
+    (result,) = usage_ingest(organisation=rated, records=[record])
+    assert (result.status, result.plan_minutes, result.funded_by, result.charge) == (
+        "rated",
+        0,
+        "credits",
+        "0.19",
+    )
+    assert (pool().used, pool().held) == (1100, 0)
+    assert MinuteHold.objects.get().status == "settled"
+    assert ledger_verify() == []

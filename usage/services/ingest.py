@@ -411,14 +411,16 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
     category = rating.category_of(item.type, user_country, to_country)
     authorized = item.authorization in batch.authorized
     hold = batch.holds.get(item.authorization) if authorized else None
+    country = user_country if category == PoolUsage.Category.DOMESTIC else ""
     own: _Pool | None = None  # the pool of the minutes the call's authorization holds
     if hold is not None and hold.status == MinuteHold.Status.OPEN:
         own = batch.pool(hold.pool.month, hold.pool.category, hold.pool.country)
-    held = min(units, hold.minutes) if own else 0
+    # Held minutes pay only for a call of their own pool (the record may report another).
+    fits = own is not None and (hold.pool.category, hold.pool.country) == (category, country)
+    held = min(units, hold.minutes) if fits else 0
     free: _Pool | None = None  # the pool the call may take unheld minutes from
     extra = 0
     if units > held and rules.plan_covers(category, skus):
-        country = user_country if category == PoolUsage.Category.DOMESTIC else ""
         free = batch.pool(month_of(item.started_at), category, country)
         extra = min(units - held, free.free)
     plan = held + extra
