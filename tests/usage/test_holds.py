@@ -319,3 +319,41 @@ def test_held_minutes_pay_only_for_a_call_of_their_own_pool(person, rated):
     assert (pool().used, pool().held) == (1100, 0)
     assert MinuteHold.objects.get().status == "settled"
     assert ledger_verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_minute_task_waits_for_no_ingest_holding_the_account(person, rated):
+    """Ingest holds the account's lock while it settles a reservation; the minute task, finding
+    that reservation expired, must not lock it and then wait for the account (a deadlock)."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    from billing.services.ledger import lock_account_of
+    from billing.services.reservations import reservations_close
+
+    person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
+    grant(rated, "10")
+    decision = call_authorize(
+        organisation=rated, upn=ANA, call_type="toll_free_dial_in", to="+18005550100"
+    )
+    Reservation.objects.update(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    locked = threading.Event()
+
+    def step(i: int) -> None:
+        if i == 0:  # ingest: the account, then (a moment later) its reservation
+            with transaction.atomic():
+                account = lock_account_of(rated)
+                locked.set()
+                time.sleep(0.5)
+                reservations_close(
+                    account=account, codes=[decision.authorization_id], status="settled"
+                )
+        else:
+            locked.wait()
+            release_reservations()
+
+    assert at_once(step, 2) == []
+    assert Reservation.objects.get().status in ("settled", "released")
+    assert account_of(rated).reserved == 0 and ledger_verify() == []
