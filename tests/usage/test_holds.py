@@ -496,3 +496,24 @@ def test_the_minute_task_waits_for_no_ingest_holding_the_account(person, rated):
     assert at_once(step, 2) == []
     assert Reservation.objects.get().status in ("settled", "released")
     assert account_of(rated).reserved == 0 and ledger_verify() == []
+
+
+def test_a_record_days_late_for_a_released_hold_is_still_rated(person, rated):
+    """Ingest takes records up to USAGE_MAX_AGE_DAYS old: one that names an authorization the
+    portal gave is rated however long ago its hold was released, never refused for want of a
+    license (a platform that replays two days of records after an outage is still billed)."""
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")  # no Communications Credits
+    pool_with(rated, left=100)
+    decision = authorize(rated)
+    record = record_of(decision, 1, seconds=600)
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=5)):
+        release_reservations.delay()
+    # Another call takes the minutes back, so the late record finds the pool used up.
+    pool_with_used = PoolUsage.objects.filter(pk=pool().pk)
+    pool_with_used.update(used=F("used") + 100)
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=3)):
+        (result,) = usage_ingest(organisation=rated, records=[record])
+    assert (result.status, result.funded_by, result.charge) == ("rated", "credits", "0.21")
+    assert MinuteHold.objects.get().status == "settled"
+    assert account_of(rated).debt == Decimal("0.21")
+    assert ledger_verify() == []

@@ -6,11 +6,11 @@ ids were already recorded (`duplicate`, charged nothing again) and inserts the r
 statement; the credit-funded ones are debited together (`funds_debit_many`), one ledger reference
 per record.
 
-A record that names a valid authorization (one of this organisation's, open or expired less than
-a day ago, not used by another record) is always rated, within what the authorization held: its
-own held minutes first (the hold is settled in the same transaction: they move from held to
-used), then whatever else its pool has free, then credits or overage; what credits cannot cover
-is debt. Records without one are rated as before, and refused when nothing may fund them.
+A record that names a valid authorization (one of this organisation's, open, or expired no
+longer ago than ingest takes records; not used by another record) is always rated, within what
+the authorization held: its own held minutes first (the hold is settled in the same transaction:
+they move from held to used), then whatever else its pool has free, then credits or overage;
+what credits cannot cover is debt. Records without one are rated as before, and refused when nothing may fund them.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from licensing.selectors import Holder, holders_of
 from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
-from usage.services.holds import LATE_RECORD, holds_authorizing, holds_settle
+from usage.services.holds import holds_authorizing, holds_settle, late_record
 from usage.services.pools import month_of, pool_size_now
 from usage.services.rates import RateTable, country_of
 
@@ -381,7 +381,7 @@ class _Batch:
         self.holds = holds_authorizing(organisation=self.organisation, codes=codes, now=self.now)
         reservations = Reservation.objects.filter(account_id=account_id, code__in=codes).filter(
             Q(status=Reservation.Status.OPEN)
-            | Q(status=Reservation.Status.RELEASED, expires_at__gt=self.now - LATE_RECORD)
+            | Q(status=Reservation.Status.RELEASED, expires_at__gt=self.now - late_record())
         )
         self.authorized = set(self.holds) | set(reservations.values_list("code", flat=True))
 
