@@ -124,9 +124,11 @@ def test_sms_is_one_message_at_the_sms_rate(platform, person, rated):
         "to": "+821012345678",
         "started_at": "2026-11-02T09:15:00Z",
     }
-    (result,) = results(platform("/usage/records", {"records": [sms]}))
-    assert (result["charge"], result["funded_by"]) == ("0.03", "credits")
-    assert UsageRecord.objects.get().units == 1
+    null = {**sms, "id": "sms-2", "duration_seconds": None}  # no duration, said explicitly
+    first, second = results(platform("/usage/records", {"records": [sms, null]}))
+    assert (first["charge"], first["funded_by"]) == ("0.03", "credits")
+    assert second["status"] == "rated"
+    assert list(UsageRecord.objects.values_list("units", flat=True)) == [1, 1]
 
 
 def test_replays_are_duplicates_and_charge_nothing(platform, person, rated):

@@ -156,7 +156,9 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
     if not numbers["to"]:
         raise Rejected("to: the number called")
     started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
-    duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
+    duration = raw.get("duration_seconds")
+    if duration is None and kind == "sms":
+        duration = 0  # an SMS has no duration: absent or null
     if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
         raise Rejected("duration_seconds: a whole number of seconds, 0 or more")
     if duration > 86_400:
