@@ -38,7 +38,7 @@ def pool_with(organisation, left: int, size: int = 1200) -> None:
 
 
 def pool() -> PoolUsage:
-    return PoolUsage.objects.get(category="domestic", country="GB")
+    return PoolUsage.objects.get(organisation__slug="contoso", category="domestic", country="GB")
 
 
 def authorize(organisation) -> Decision:
@@ -298,3 +298,222 @@ def test_operators_see_the_holds_read_only(person, rated, admin_client):
     assert page.status_code == 200 and decision.authorization_id in page.content.decode()
     hold = MinuteHold.objects.get()
     assert admin_client.post(f"/admin/usage/minutehold/{hold.pk}/delete/").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_authorizations_and_ingests_at_once(person, rated, settings):
+    """Authorize then ingest, the same batch ten times at once, another organisation's id, one id
+    named by two records in parallel batches, records of holds the minute task is releasing:
+    never more minutes promised than the pool has, every authorized call rated once, no error."""
+    from licensing.models import DirectoryUser
+    from tests.builders import make_org, seats
+    from usage.services.holds import holds_release_expired
+
+    settings.AUTHORIZATION_MAX_SECONDS = 600  # 10-minute calls: 22 of them fill what is left
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")  # no Communications Credits
+    pool_with(rated, left=220)
+    fabrikam = make_org("fabrikam")
+    seats(fabrikam, PHONE_SYSTEM=5, CALLING_DOMESTIC=5)
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC", org=fabrikam)
+    foreign = call_authorize(
+        organisation=fabrikam, upn="ana@fabrikam.example", call_type="outbound", to=LONDON
+    )
+    assert foreign.allowed
+    pre = [authorize(rated) for _ in range(15)]
+    assert all(d.allowed and d.max_seconds == 600 for d in pre)
+    expired = [d.authorization_id for d in pre[10:]]
+    MinuteHold.objects.filter(code__in=expired).update(
+        expires_at=datetime.now(UTC) - timedelta(minutes=1)
+    )
+    same_batch = [record_of(d, f"pre-{n}") for n, d in enumerate(pre[:5])]
+    fresh: list[Decision] = []
+
+    def attack(i: int) -> None:
+        if i < 15:  # authorize, then the call's record
+            decision = authorize(rated)
+            fresh.append(decision)
+            if decision.allowed:
+                usage_ingest(organisation=rated, records=[record_of(decision, f"fresh-{i}")])
+        elif i < 25:  # the same records, ten batches at once
+            usage_ingest(organisation=rated, records=same_batch)
+        elif i < 30:  # another organisation's authorization
+            record = {
+                **record_of(foreign, f"foreign-{i}"),
+                "authorization_id": foreign.authorization_id,
+            }
+            usage_ingest(organisation=rated, records=[record])
+        elif i < 40:  # one authorization named by two records, in two batches at once
+            n = 5 + i % 5
+            twin = "a" if i < 35 else "b"
+            usage_ingest(organisation=rated, records=[record_of(pre[n], f"twin-{n}-{twin}")])
+        elif i < 45:  # records of holds the minute task is releasing
+            usage_ingest(organisation=rated, records=[record_of(pre[10 + i % 5], f"late-{i}")])
+        else:
+            holds_release_expired()
+
+    assert at_once(attack, 50) == []
+    size = 1200
+    row = pool()
+    assert row.used + row.held <= size and row.held == 0
+    allowed = pre + [d for d in fresh if d.allowed]
+    # 70 minutes were never held, 50 were released by the minute task: at most 12 more calls.
+    assert 7 <= len(allowed) - len(pre) <= 12 and len(fresh) == 15
+    records = UsageRecord.objects.filter(organisation=rated)
+    assert row.used == size - 220 + sum(r.plan_minutes for r in records)
+    for decision in allowed:  # every authorized call rated, its hold settled once
+        assert records.filter(authorization_code=decision.authorization_id).exists()
+        assert MinuteHold.objects.get(code=decision.authorization_id).status == "settled"
+    assert records.filter(record_id__startswith="call-pre-").count() == 5
+    foreign_hold = MinuteHold.objects.get(code=foreign.authorization_id)
+    assert foreign_hold.status == "open" and foreign_hold.pool.organisation_id == fabrikam.pk
+    assert DirectoryUser.objects.filter(organisation=fabrikam).count() == 1
+    assert ledger_verify() == []
+
+
+def test_held_minutes_pay_only_for_a_call_of_their_own_pool(person, rated):
+    """A hold of ana's GB domestic pool does not pay for an international call the record
+    reports instead: the hold is settled, its minutes go back to its pool, and the call is
+    rated as authorized (into debt, not rejected)."""
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")  # no international minutes
+    pool_with(rated, left=100)
+    decision = authorize(rated)
+    assert pool().held == 100
+    record = {**record_of(decision, 1, seconds=600), "to": "+14255550123"}  # the US: 0.0200
+    (result,) = usage_ingest(organisation=rated, records=[record])
+    assert (result.status, result.plan_minutes, result.funded_by, result.charge) == (
+        "rated",
+        0,
+        "credits",
+        "0.19",
+    )
+    assert (pool().used, pool().held) == (1100, 0)
+    assert MinuteHold.objects.get().status == "settled"
+    assert ledger_verify() == []
+
+
+def test_a_pool_shrunk_below_used_and_held_promises_nothing_more(person, rated):
+    ana = person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")
+    bob = person("bob", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")  # the pool is 2,400 minutes
+    pool_with(rated, left=200, size=2400)
+    decision = authorize(rated)
+    assert (decision.max_seconds, pool().held) == (12_000, 200)
+    license_change(
+        organisation=rated,
+        changes=[Change(bob, remove={"CALLING_DOMESTIC"})],
+        actor="t",
+        source="t",
+    )  # 1,200 minutes now, 2,400 used or held
+    second = call_authorize(
+        organisation=rated, upn=ANA, call_type="outbound", to=LONDON, from_="+442071838000"
+    )
+    assert (second.allowed, second.reason) == (False, "no_credits_license")
+    (result,) = usage_ingest(organisation=rated, records=[record_of(decision, 1, seconds=600)])
+    assert (result.status, result.plan_minutes, result.charge) == ("rated", 10, "0.00")
+    unheld = {**record_of(decision, 2, seconds=60), "authorization_id": ""}
+    (refused,) = usage_ingest(organisation=rated, records=[unheld])
+    assert refused.status == "rejected" and "no_credits_license" in refused.error
+    assert (pool().used, pool().held) == (2210, 0)
+    assert ana.pk and ledger_verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_minute_task_releasing_credit_reservations_while_ingest_settles_them(
+    person, rated, settings
+):
+    """Ingest locks the account, then closes its reservations; the minute task closes expired
+    reservations, then updates their accounts: 25 of each at once, and no deadlock."""
+    settings.AUTHORIZATION_MAX_SECONDS = 600
+    person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
+    grant(rated, "100")
+    decisions = [
+        call_authorize(
+            organisation=rated,
+            upn="ana@contoso.example",
+            call_type="toll_free_dial_in",
+            to="+18005550100",
+        )
+        for _ in range(50)
+    ]
+    assert {(d.funded_by, d.max_seconds) for d in decisions} == {("credits", 600)}
+    Reservation.objects.update(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+
+    def attack(i: int) -> None:
+        if i % 2:
+            release_reservations()
+            return
+        records = [
+            {
+                **record_of(decisions[n], n, seconds=60),
+                "user": "ana@contoso.example",
+                "type": "toll_free_dial_in",
+                "to": "+18005550100",
+            }
+            for n in (i, i + 1)
+        ]
+        results = usage_ingest(organisation=rated, records=records)
+        assert [r.status for r in results] == ["rated", "rated"]
+
+    assert at_once(attack, 50) == []
+    assert UsageRecord.objects.count() == 50
+    assert not Reservation.objects.filter(status="open").exists()
+    assert account_of(rated).reserved == 0
+    assert ledger_verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_minute_task_waits_for_no_ingest_holding_the_account(person, rated):
+    """Ingest holds the account's lock while it settles a reservation; the minute task, finding
+    that reservation expired, must not lock it and then wait for the account (a deadlock)."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    from billing.services.ledger import lock_account_of
+    from billing.services.reservations import reservations_close
+
+    person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
+    grant(rated, "10")
+    decision = call_authorize(
+        organisation=rated, upn=ANA, call_type="toll_free_dial_in", to="+18005550100"
+    )
+    Reservation.objects.update(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    locked = threading.Event()
+
+    def step(i: int) -> None:
+        if i == 0:  # ingest: the account, then (a moment later) its reservation
+            with transaction.atomic():
+                account = lock_account_of(rated)
+                locked.set()
+                time.sleep(0.5)
+                reservations_close(
+                    account=account, codes=[decision.authorization_id], status="settled"
+                )
+        else:
+            locked.wait()
+            release_reservations()
+
+    assert at_once(step, 2) == []
+    assert Reservation.objects.get().status in ("settled", "released")
+    assert account_of(rated).reserved == 0 and ledger_verify() == []
+
+
+def test_a_record_days_late_for_a_released_hold_is_still_rated(person, rated):
+    """Ingest takes records up to USAGE_MAX_AGE_DAYS old: one that names an authorization the
+    portal gave is rated however long ago its hold was released, never refused for want of a
+    license (a platform that replays two days of records after an outage is still billed)."""
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")  # no Communications Credits
+    pool_with(rated, left=100)
+    decision = authorize(rated)
+    record = record_of(decision, 1, seconds=600)
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=5)):
+        release_reservations.delay()
+    # Another call takes the minutes back, so the late record finds the pool used up.
+    pool_with_used = PoolUsage.objects.filter(pk=pool().pk)
+    pool_with_used.update(used=F("used") + 100)
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=3)):
+        (result,) = usage_ingest(organisation=rated, records=[record])
+    assert (result.status, result.funded_by, result.charge) == ("rated", "credits", "0.21")
+    assert MinuteHold.objects.get().status == "settled"
+    assert account_of(rated).debt == Decimal("0.21")
+    assert ledger_verify() == []

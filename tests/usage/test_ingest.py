@@ -12,6 +12,7 @@ from django.core import mail
 from django.test import Client
 
 from billing.models import Invoice, LedgerEntry, Reservation
+from billing.services.verify import ledger_verify
 from tests.builders import account_of, grant, make_api_key, seats
 from tests.processes import at_once
 from tests.usage.conftest import DEMO_CARD
@@ -123,9 +124,11 @@ def test_sms_is_one_message_at_the_sms_rate(platform, person, rated):
         "to": "+821012345678",
         "started_at": "2026-11-02T09:15:00Z",
     }
-    (result,) = results(platform("/usage/records", {"records": [sms]}))
-    assert (result["charge"], result["funded_by"]) == ("0.03", "credits")
-    assert UsageRecord.objects.get().units == 1
+    null = {**sms, "id": "sms-2", "duration_seconds": None}  # no duration, said explicitly
+    first, second = results(platform("/usage/records", {"records": [sms, null]}))
+    assert (first["charge"], first["funded_by"]) == ("0.03", "credits")
+    assert second["status"] == "rated"
+    assert list(UsageRecord.objects.values_list("units", flat=True)) == [1, 1]
 
 
 def test_replays_are_duplicates_and_charge_nothing(platform, person, rated):
@@ -361,3 +364,61 @@ def test_listing_with_filters(client, platform, person, rated):
         ).status_code
         == 422
     )
+
+
+HOSTILE = [
+    "\x00",
+    "\ud800",
+    "x" * 10_000,
+    -1,
+    True,
+    2**63,
+    float("inf"),  # 1e309 in JSON
+    [],
+    {},
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "2026-02-30T10:00:00Z",
+    "2026-11-02T09:15:00+25:00",
+]
+FIELDS = [
+    "id",
+    "kind",
+    "type",
+    "user",
+    "from",
+    "to",
+    "started_at",
+    "duration_seconds",
+    "authorization_id",
+    "conference_id",
+]
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_a_hostile_value_in_any_field_rejects_that_record_alone(platform, person, rated, name):
+    """Every hostile value in every field: that record `rejected` naming the field (never a
+    500), the good records beside it rated."""
+    person("ana", "US", "PHONE_SYSTEM", "COMMS_CREDITS")
+    grant(rated, "10")
+    batch = [call("good-1")]
+    for n, value in enumerate(HOSTILE):
+        if name in ("id", "authorization_id", "conference_id") and str(value)[:4].isdigit():
+            continue  # a date is a fine id; an unknown authorization id authorizes nothing
+        batch.append({**call(f"bad-{n}"), name: value})
+        if name == "kind":
+            batch[-1]["type"] = "sms"  # the SMS branch too: kind is checked first either way
+    batch.append({**call("bad-sms"), "kind": "sms", "type": "sms", name: HOSTILE[3]})
+    batch.append(call("good-3", seconds=60))
+    found = results(platform("/usage/records", {"records": batch}))
+    statuses = [(r["id"], r["status"]) for r in found]
+    assert statuses[0] == ("good-1", "rated") and statuses[-1] == ("good-3", "rated")
+    wrong = [
+        (repr(batch[n][name])[:20], r.get("status"), r.get("error"))
+        for n, r in enumerate(found)
+        if 0 < n < len(found) - 1
+        and (r["status"] != "rejected" or not r["error"].startswith(f"{name}:"))
+    ]
+    assert wrong == []
+    assert set(UsageRecord.objects.values_list("record_id", flat=True)) == {"good-1", "good-3"}
+    assert ledger_verify() == []

@@ -147,3 +147,40 @@ def test_the_pool_month_is_the_utc_month_of_the_instant(platform, person, rated)
     assert UsageRecord.objects.get().started_at == datetime(2026, 12, 1, 4, 30, tzinfo=UTC)
     assert month_of(datetime.fromisoformat("2026-11-30T23:30:00-05:00")) == date(2026, 12, 1)
     assert ledger_verify() == []
+
+
+@pytest.mark.parametrize(
+    ("started_at", "used"),
+    [
+        ("2026-11-30T23:59:00Z", {date(2026, 11, 1): 5}),  # its hold; November has no more
+        ("2026-11-30T23:59:00-01:00", {date(2026, 11, 1): 5, date(2026, 12, 1): 5}),
+    ],
+)
+def test_a_call_authorized_at_the_last_minute_of_a_month(person, rated, started_at, used):
+    """Authorized at 23:59 on 30 November (UTC): the hold is November's. Its record, reported
+    after midnight, is paid by that hold; minutes beyond it come from the pool of the record's
+    own UTC month."""
+    from usage.services.authorize import call_authorize
+
+    LONDON = "+442071838750"  # domestic for a GB user
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")
+    for month in (date(2026, 11, 1), date(2026, 12, 1)):
+        PoolUsage.objects.create(
+            organisation=rated, month=month, category="domestic", country="GB", used=1195
+        )
+    with time_machine.travel(datetime(2026, 11, 30, 23, 59, tzinfo=UTC), tick=False):
+        decision = call_authorize(
+            organisation=rated, upn="ana@contoso.example", call_type="outbound", to=LONDON
+        )
+    assert (decision.allowed, decision.max_seconds) == (True, 300)
+    record = {
+        **call("late-night", started_at, to=LONDON, seconds=600),
+        "user": "ana@contoso.example",
+        "authorization_id": decision.authorization_id,
+    }
+    with time_machine.travel(datetime(2026, 12, 1, 1, 20, tzinfo=UTC), tick=False):
+        (result,) = usage_ingest(organisation=rated, records=[record])
+    assert (result.status, result.plan_minutes) == ("rated", sum(used.values()))
+    pools = {p.month: (p.used - 1195, p.held) for p in PoolUsage.objects.all()}
+    assert pools == {m: (used.get(m, 0), 0) for m in (date(2026, 11, 1), date(2026, 12, 1))}
+    assert ledger_verify() == []

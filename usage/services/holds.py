@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
@@ -24,9 +25,13 @@ from billing.services.reservations import relaxed_commit
 from credits_portal.models import Organisation
 from usage.models import MinuteHold
 
-# A record may come this long after its authorization's holds expired and still be billed as an
-# authorized call (rated, never refused for a license lost in between).
-LATE_RECORD = timedelta(days=1)
+
+def late_record() -> timedelta:
+    """How long after its authorization's holds expired a record may come and still be billed as
+    an authorized call (rated, never refused for a license lost in between): as long as ingest
+    takes a record at all (`USAGE_MAX_AGE_DAYS`), and a day for the call itself."""
+    return timedelta(days=settings.USAGE_MAX_AGE_DAYS + 1)
+
 
 _INSERT_HOLD = """
 INSERT INTO usage_minutehold
@@ -125,7 +130,7 @@ def holds_authorizing(
     *, organisation: Organisation, codes: list[str], now: datetime
 ) -> dict[str, MinuteHold]:
     """The minute holds of these authorizations that still authorize a record: open ones, and
-    ones released less than `LATE_RECORD` ago. Locked (in id order) for the caller's transaction,
+    ones released less than `late_record()` ago. Locked (in id order) for the caller's transaction,
     before it locks any pool, so that the minute task cannot release them meanwhile."""
     if not codes:
         return {}
@@ -135,7 +140,7 @@ def holds_authorizing(
         .filter(organisation=organisation, code__in=codes)
         .filter(
             Q(status=MinuteHold.Status.OPEN)
-            | Q(status=MinuteHold.Status.RELEASED, expires_at__gt=now - LATE_RECORD)
+            | Q(status=MinuteHold.Status.RELEASED, expires_at__gt=now - late_record())
         )
         .order_by("id")
     )

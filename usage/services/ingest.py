@@ -6,11 +6,11 @@ ids were already recorded (`duplicate`, charged nothing again) and inserts the r
 statement; the credit-funded ones are debited together (`funds_debit_many`), one ledger reference
 per record.
 
-A record that names a valid authorization (one of this organisation's, open or expired less than
-a day ago, not used by another record) is always rated, within what the authorization held: its
-own held minutes first (the hold is settled in the same transaction: they move from held to
-used), then whatever else its pool has free, then credits or overage; what credits cannot cover
-is debt. Records without one are rated as before, and refused when nothing may fund them.
+A record that names a valid authorization (one of this organisation's, open, or expired no
+longer ago than ingest takes records; not used by another record) is always rated, within what
+the authorization held: its own held minutes first (the hold is settled in the same transaction:
+they move from held to used), then whatever else its pool has free, then credits or overage;
+what credits cannot cover is debt. Records without one are rated as before, and refused when nothing may fund them.
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ from licensing.selectors import Holder, holders_of
 from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
-from usage.services.holds import LATE_RECORD, holds_authorizing, holds_settle
+from usage.services.holds import holds_authorizing, holds_settle, late_record
 from usage.services.pools import month_of, pool_size_now
 from usage.services.rates import RateTable, country_of
 
 MAX_BATCH = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL text cannot hold NUL; none belongs in an id
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON may carry one alone; UTF-8 cannot
 CALL_TYPES = {CallType.OUTBOUND, CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN}
 
 
@@ -112,6 +113,14 @@ def _started_at(value: object, *, now: datetime, max_age: timedelta) -> datetime
     return started_at
 
 
+def _text(raw: dict, name: str) -> str | None:
+    """An optional text field: "" when absent or null, None (refused) when not a string."""
+    value = raw.get(name)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None
+
+
 def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Parsed:
     if not isinstance(raw, dict):
         raise Rejected("a record is a JSON object")
@@ -119,6 +128,8 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
         value = raw.get(name)
         if isinstance(value, str) and _CONTROL.search(value):
             raise Rejected(f"{name}: no control characters")
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise Rejected(f"{name}: not valid Unicode (a lone surrogate)")
     record_id = raw.get("id")
     if not isinstance(record_id, str) or not record_id.strip() or len(record_id) > 100:
         raise Rejected("id: a string of 1 to 100 characters")
@@ -128,15 +139,15 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
     call_type = raw.get("type")
     if kind == "sms" and call_type != "sms":
         raise Rejected("type: sms for an SMS record")
-    if kind == "call" and call_type not in CALL_TYPES:
+    if kind == "call" and (not isinstance(call_type, str) or call_type not in CALL_TYPES):
         raise Rejected("type: outbound, conference_dial_out or toll_free_dial_in")
     upn = raw.get("user")
     if not isinstance(upn, str) or not upn.strip():
         raise Rejected("user: the user's UPN")
     numbers = {}
     for name in ("to", "from"):
-        value = raw.get(name) or ""
-        if not isinstance(value, str):
+        value = _text(raw, name)
+        if value is None:
             raise Rejected(f"{name}: an E.164 number")
         try:
             numbers[name] = clean_phone(value)
@@ -145,18 +156,18 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
     if not numbers["to"]:
         raise Rejected("to: the number called")
     started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
-    duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
-    if kind == "call" and (
-        not isinstance(duration, int) or isinstance(duration, bool) or duration < 0
-    ):
+    duration = raw.get("duration_seconds")
+    if duration is None and kind == "sms":
+        duration = 0  # an SMS has no duration: absent or null
+    if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
         raise Rejected("duration_seconds: a whole number of seconds, 0 or more")
-    if duration is not None and (not isinstance(duration, int) or duration > 86_400):
+    if duration > 86_400:
         raise Rejected("duration_seconds: at most 86400")
-    authorization = raw.get("authorization_id") or ""
-    if not isinstance(authorization, str) or len(authorization) > 40:
+    authorization = _text(raw, "authorization_id")
+    if authorization is None or len(authorization) > 40:
         raise Rejected("authorization_id: the id authorize gave")
-    conference = raw.get("conference_id") or ""
-    if not isinstance(conference, str) or len(conference) > 64:
+    conference = _text(raw, "conference_id")
+    if conference is None or len(conference) > 64:
         raise Rejected("conference_id: at most 64 characters")
     return _Parsed(
         index,
@@ -372,7 +383,7 @@ class _Batch:
         self.holds = holds_authorizing(organisation=self.organisation, codes=codes, now=self.now)
         reservations = Reservation.objects.filter(account_id=account_id, code__in=codes).filter(
             Q(status=Reservation.Status.OPEN)
-            | Q(status=Reservation.Status.RELEASED, expires_at__gt=self.now - LATE_RECORD)
+            | Q(status=Reservation.Status.RELEASED, expires_at__gt=self.now - late_record())
         )
         self.authorized = set(self.holds) | set(reservations.values_list("code", flat=True))
 
@@ -402,14 +413,16 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
     category = rating.category_of(item.type, user_country, to_country)
     authorized = item.authorization in batch.authorized
     hold = batch.holds.get(item.authorization) if authorized else None
+    country = user_country if category == PoolUsage.Category.DOMESTIC else ""
     own: _Pool | None = None  # the pool of the minutes the call's authorization holds
     if hold is not None and hold.status == MinuteHold.Status.OPEN:
         own = batch.pool(hold.pool.month, hold.pool.category, hold.pool.country)
-    held = min(units, hold.minutes) if own else 0
+    # Held minutes pay only for a call of their own pool (the record may report another).
+    fits = own is not None and (hold.pool.category, hold.pool.country) == (category, country)
+    held = min(units, hold.minutes) if fits else 0
     free: _Pool | None = None  # the pool the call may take unheld minutes from
     extra = 0
     if units > held and rules.plan_covers(category, skus):
-        country = user_country if category == PoolUsage.Category.DOMESTIC else ""
         free = batch.pool(month_of(item.started_at), category, country)
         extra = min(units - held, free.free)
     plan = held + extra
