@@ -253,3 +253,42 @@ def test_every_api_operation_survives_hostile_values(client, walked):
     print(
         f"hostile walk: {len(ops)} operations, {walk.calls} requests, slowest {walk.slowest:.2f} s"
     )
+
+
+NUL_CURSOR = base64.urlsafe_b64encode(b"\x00").decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("GET", "/api/v1/usage/records?user=%00", None, "user"),
+        ("GET", "/api/v1/usage/records?type=%00", None, "type"),
+        ("GET", "/api/v1/users?q=%00", None, "q"),
+        ("GET", "/api/v1/users/%00/licenses", None, "upn"),
+        ("POST", "/api/v1/users/%00/licenses", {"assign": []}, "upn"),
+        ("GET", f"/api/v1/users?cursor={NUL_CURSOR}", None, "cursor"),
+        ("GET", f"/api/v1/ledger?cursor={NUL_CURSOR}", None, "cursor"),
+        ("GET", f"/api/v1/invoices?cursor={NUL_CURSOR}", None, "cursor"),
+        ("GET", f"/api/v1/usage/records?cursor={NUL_CURSOR}", None, "cursor"),
+        ("POST", "/api/v1/users", {**BODIES[("POST", "/api/v1/users")], "upn": "a" * 300}, "upn"),
+        (
+            "POST",
+            "/api/v1/users",
+            {**BODIES[("POST", "/api/v1/users")], "display_name": "\x00"},
+            "display_name",
+        ),
+        ("PUT", "/api/v1/account/auto-recharge", {"enabled": "maybe"}, "enabled"),
+        ("POST", "/api/v1/account/purchases", {"amount": 50, "method": "card"}, "amount"),
+    ],
+)
+def test_the_requests_of_finding_3_are_422_naming_the_field(walked, method, url, body, field):
+    response = Client().generic(
+        method,
+        url,
+        json.dumps(body) if body is not None else "",
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {walked['admin']}",
+    )
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert field in response.json()["errors"], response.json()
