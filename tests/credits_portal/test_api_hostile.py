@@ -292,3 +292,40 @@ def test_the_requests_of_finding_3_are_422_naming_the_field(walked, method, url,
     assert response.status_code == 422, response.content
     assert response["Content-Type"] == "application/problem+json"
     assert field in response.json()["errors"], response.json()
+
+
+def test_every_request_string_of_the_schema_is_bounded_and_clean(client):
+    """The class stays closed: each string a request may carry (path, query, JSON at any depth)
+    is declared with the edge's rule (`api_input.Text`): a maxLength and no control characters.
+    A `date` or an enum is parsed, not stored as sent; ingest's records are checked one by one
+    (usage.services.ingest), so a bad one is `rejected`, not the batch."""
+    from credits_portal.api_input import CLEAN_PATTERN
+
+    document = client.get("/api/v1/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    loose: list[str] = []
+    checked: list[str] = []
+
+    def check(schema: dict, where: str) -> None:
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        for alternative in schema.get("anyOf", []) + schema.get("allOf", []):
+            check(alternative, where)
+        if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
+            checked.append(where)
+            if "maxLength" not in schema or schema.get("pattern") != CLEAN_PATTERN:
+                loose.append(where)
+        for name, item in schema.get("properties", {}).items():
+            check(item, f"{where}.{name}")
+        if isinstance(schema.get("items"), dict):
+            check(schema["items"], f"{where}[]")
+
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                check(parameter["schema"], f"{method.upper()} {path} {parameter['name']}")
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body:
+                check(body["schema"], f"{method.upper()} {path} body")
+    assert loose == []
+    assert len(checked) >= 20, checked  # upn, display_name, cursors, amounts, …
