@@ -279,10 +279,11 @@ def _replay(record: IdempotencyKey) -> HttpResponse:
 def idempotent(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """`Idempotency-Key` for one endpoint: `@decorate_view(idempotent)` under the route.
 
-    The same key with the same body answers the first response again without running anything;
-    with another body it is a 409. Requests with the same key are serialised by an advisory
-    lock, and the operation and the stored response commit together, so a crash leaves neither.
-    5xx responses are not kept: the client may retry them.
+    A key is the API key's own: the same key from the same API key with the same body answers
+    the first response again without running anything; with another body it is a 409. Requests
+    with the same key are serialised by an advisory lock, and the operation and the stored
+    response commit together, so a crash leaves neither. 5xx responses are not kept (the client
+    may retry them), nor 401/403 (what a key may not do is not an answer to replay).
     """
     return _idempotent(run, atomic=True)
 
