@@ -210,7 +210,7 @@ def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return problem(
                 422,
                 "Invalid values",
-                "Some parameters hold characters or lengths no value has.",
+                "Some path or query values hold control characters or are too long.",
                 code="validation",
                 errors=errors,
             )
