@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,7 +12,8 @@ from billing.models import CreditAccount, LedgerEntry
 from billing.money import quantum
 from billing.selectors import account_summary, active_lots
 from billing.services.recharge import auto_recharge_save
-from credits_portal.api import ApiProblem, admin_auth
+from credits_portal.api import admin_auth, cursor_read, invalid
+from credits_portal.api_input import Text, cursor_encode
 from credits_portal.audit import audit
 
 router = Router(tags=["account"], auth=admin_auth)
@@ -26,8 +25,8 @@ def money_str(amount: Decimal | None, currency: str) -> str | None:
 
 class AutoRechargeIn(Schema):
     enabled: bool
-    trigger_amount: str
-    recharge_amount: str
+    trigger_amount: Text(30)
+    recharge_amount: Text(30)
 
 
 class AutoRechargeOut(Schema):
@@ -82,7 +81,7 @@ class LedgerOut(Schema):
 
 
 class LedgerQuery(Schema):
-    cursor: str | None = None
+    cursor: Text(1000) | None = None
     limit: int = 50
 
 
@@ -154,35 +153,23 @@ def auto_recharge_update(request: HttpRequest, payload: AutoRechargeIn):
     return {**_auto_recharge(account), "charge_now": charge_now}
 
 
-def _decode_cursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("le_"))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiProblem(
-            422,
-            "Invalid values",
-            "cursor: not a cursor this API gave.",
-            code="validation",
-            errors={"cursor": ["Not a cursor this API gave."]},
-        ) from None
+def _entry_id(text: str) -> int:
+    pk = int(text.removeprefix("le_"))
+    if not 0 < pk < 2**63:  # a bigint: a larger one would reach PostgreSQL out of range
+        raise ValueError(text)
+    return pk
 
 
 @router.get("/ledger", response=LedgerOut)
 def ledger(request: HttpRequest, query: Query[LedgerQuery]):
     """Ledger entries, newest first; follow `next_cursor` for older ones."""
     if not 1 <= query.limit <= 200:
-        raise ApiProblem(
-            422,
-            "Invalid values",
-            "limit: between 1 and 200.",
-            code="validation",
-            errors={"limit": ["Between 1 and 200."]},
-        )
+        raise invalid("limit", "Between 1 and 200.")
     account = _account(request)
     currency = str(account.currency)
     entries = LedgerEntry.objects.filter(account=account).select_related("lot").order_by("-id")
     if query.cursor:
-        entries = entries.filter(id__lt=_decode_cursor(query.cursor))
+        entries = entries.filter(id__lt=cursor_read(query.cursor, _entry_id))
     page = list(entries[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -199,7 +186,5 @@ def ledger(request: HttpRequest, query: Query[LedgerQuery]):
             }
             for entry in page
         ],
-        "next_cursor": base64.urlsafe_b64encode(f"le_{page[-1].pk}".encode()).decode()
-        if more
-        else None,
+        "next_cursor": cursor_encode(f"le_{page[-1].pk}") if more else None,
     }

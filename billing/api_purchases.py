@@ -6,8 +6,6 @@ registered (within its credit limit), or off-session on the saved card.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import date, datetime
 from typing import Literal
 
@@ -21,7 +19,15 @@ from billing.models import CreditAccount, Invoice, Payment
 from billing.services import cards
 from billing.services.agreements import AGREEMENT_NUMBER, agreements_choosable
 from billing.services.purchases import agreement_purchase, clean_po_number, purchase_amount
-from credits_portal.api import ApiProblem, admin_auth, idempotency_token, idempotent_gateway
+from credits_portal.api import (
+    ApiProblem,
+    admin_auth,
+    cursor_read,
+    idempotency_token,
+    idempotent_gateway,
+    invalid,
+)
+from credits_portal.api_input import Text, cursor_encode
 from credits_portal.audit import actor_of, audit
 from credits_portal.models import Organisation
 
@@ -29,10 +35,10 @@ router = Router(tags=["invoices"], auth=admin_auth)
 
 
 class PurchaseIn(Schema):
-    amount: str
+    amount: Text(30)
     method: Literal["agreement", "card"]
-    agreement: str | None = None
-    po: str | None = None
+    agreement: Text(40) | None = None
+    po: Text(50) | None = None
 
 
 class InvoiceOut(Schema):
@@ -58,12 +64,8 @@ class InvoicesOut(Schema):
 
 
 class InvoicesQuery(Schema):
-    cursor: str | None = None
+    cursor: Text(1000) | None = None
     limit: int = 50
-
-
-def _invalid(field: str, message: str) -> ApiProblem:
-    return ApiProblem(422, "Invalid values", message, code="validation", errors={field: [message]})
 
 
 def _conflict(code: str, message: str) -> ApiProblem:
@@ -121,14 +123,14 @@ def purchase_create(request: HttpRequest, payload: PurchaseIn):
 def _on_agreement(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
     number = (payload.agreement or "").strip()
     if not number:
-        raise _invalid("agreement", "Name the agreement to invoice, e.g. EA-4500123.")
+        raise invalid("agreement", "Name the agreement to invoice, e.g. EA-4500123.")
     if not AGREEMENT_NUMBER.match(number):
         # Never a number anyone registered (NUL or a lone surrogate would not reach the database).
-        raise _invalid("agreement", "An agreement number has 4 to 40 letters, digits or -.")
+        raise invalid("agreement", "An agreement number has 4 to 40 letters, digits or -.")
     try:
         po_number = clean_po_number(payload.po or "")
     except BillingError as exc:
-        raise _invalid("po", exc.message) from None
+        raise invalid("po", exc.message) from None
     # Another organisation's agreement answers exactly as one that does not exist.
     agreement = agreements_choosable(request.organisation).filter(number=number).first()
     if agreement is None:
@@ -161,9 +163,9 @@ def _on_agreement(request: HttpRequest, account: CreditAccount, payload: Purchas
 
 def _on_card(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
     if payload.po:
-        raise _invalid("po", "A purchase order number goes with an Enterprise Agreement.")
+        raise invalid("po", "A purchase order number goes with an Enterprise Agreement.")
     if payload.agreement:
-        raise _invalid("agreement", "An agreement goes with the method `agreement`.")
+        raise invalid("agreement", "An agreement goes with the method `agreement`.")
     card = cards.card_current(account)
     if card is None:
         raise _conflict("no_payment_method", "Save a card in the portal before paying by card.")
@@ -200,16 +202,10 @@ def _on_card(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, 
     )
 
 
-MAX_INVOICE_NUMBER = 2**31 - 1  # the column's range
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        number = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("inv_"))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        number = 0
-    if not 1 <= number <= MAX_INVOICE_NUMBER:
-        raise _invalid("cursor", "Not a cursor this API gave.")
+def _invoice_number(text: str) -> int:
+    number = int(text.removeprefix("inv_"))
+    if not 0 < number < 2**31:  # an integer column: a larger one would reach PostgreSQL
+        raise ValueError(text)
     return number
 
 
@@ -217,17 +213,15 @@ def _decode_cursor(cursor: str) -> int:
 def invoices_list(request: HttpRequest, query: Query[InvoicesQuery]):
     """The organisation's invoices, newest first; follow `next_cursor` for older ones."""
     if not 1 <= query.limit <= 200:
-        raise _invalid("limit", "Between 1 and 200.")
+        raise invalid("limit", "Between 1 and 200.")
     account = _account(request)
     invoices = Invoice.objects.filter(account=account).select_related("account__organisation")
     if query.cursor:
-        invoices = invoices.filter(number__lt=_decode_cursor(query.cursor))
+        invoices = invoices.filter(number__lt=cursor_read(query.cursor, _invoice_number))
     page = list(invoices.order_by("-number")[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
     return {
         "invoices": [invoice_out(invoice) for invoice in page],
-        "next_cursor": base64.urlsafe_b64encode(f"inv_{page[-1].number}".encode()).decode()
-        if more
-        else None,
+        "next_cursor": cursor_encode(f"inv_{page[-1].number}") if more else None,
     }

@@ -18,11 +18,21 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern
 from django.utils import timezone
 from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
+from credits_portal.api_input import (
+    CLEAN_PATTERN,
+    CONTROL_MESSAGE,
+    UNICODE_MESSAGE,
+    CursorInvalid,
+    cursor_decode,
+    request_problem,
+    text_problem,
+)
 from credits_portal.exceptions import PortalError
 from credits_portal.models import ApiKey, IdempotencyKey
 from credits_portal.services import api_key_authenticate
@@ -91,10 +101,22 @@ def _field_name(loc: list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _message(error: dict[str, Any]) -> str:
+    # pydantic's words for the edge's two text rules name its regex; say what is wrong instead.
+    if error.get("type") == "string_unicode":
+        return UNICODE_MESSAGE
+    if (
+        error.get("type") == "string_pattern_mismatch"
+        and (error.get("ctx") or {}).get("pattern") == CLEAN_PATTERN
+    ):
+        return CONTROL_MESSAGE
+    return str(error.get("msg", ""))
+
+
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     for error in exc.errors:
-        errors.setdefault(_field_name(list(error.get("loc", []))), []).append(error.get("msg", ""))
+        errors.setdefault(_field_name(list(error.get("loc", []))), []).append(_message(error))
     return problem(
         422, "Invalid values", "Some fields have invalid values.", code="validation", errors=errors
     )
@@ -164,8 +186,49 @@ ERROR_STATUSES = {
 }
 
 
+def invalid(field: str, message: str) -> ApiProblem:
+    """A 422 naming one field."""
+    return ApiProblem(422, "Invalid values", message, code="validation", errors={field: [message]})
+
+
+def cursor_read(cursor: str, parse: Callable[[str], Any]) -> Any:
+    """`parse` of a cursor this API gave (`api_input.cursor_decode`); a 422 naming `cursor` for
+    anything else."""
+    try:
+        return cursor_decode(cursor, parse)
+    except CursorInvalid:
+        raise invalid("cursor", "Not a cursor this API gave.") from None
+
+
+def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Every path and query value is checked before auth, parsing or the database see it."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        errors = request_problem(request, kwargs)
+        if errors:
+            return problem(
+                422,
+                "Invalid values",
+                "Some path or query values hold control characters or are too long.",
+                code="validation",
+                errors=errors,
+            )
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 class ProblemAPI(NinjaAPI):
-    """Declares the problem+json error responses every operation can give in the schema."""
+    """Declares the problem+json error responses every operation can give in the schema, and
+    checks every path and query value at the edge (`api_input.request_problem`)."""
+
+    def _get_urls(self) -> list:
+        urls = super()._get_urls()
+        for pattern in urls:
+            if isinstance(pattern, URLPattern):
+                pattern.callback = _guarded(pattern.callback)
+        return urls
 
     def get_openapi_schema(self, **kwargs: Any):
         schema = super().get_openapi_schema(**kwargs)
@@ -216,10 +279,11 @@ def _replay(record: IdempotencyKey) -> HttpResponse:
 def idempotent(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """`Idempotency-Key` for one endpoint: `@decorate_view(idempotent)` under the route.
 
-    The same key with the same body answers the first response again without running anything;
-    with another body it is a 409. Requests with the same key are serialised by an advisory
-    lock, and the operation and the stored response commit together, so a crash leaves neither.
-    5xx responses are not kept: the client may retry them.
+    A key is the API key's own: the same key from the same API key with the same body answers
+    the first response again without running anything; with another body it is a 409. Requests
+    with the same key are serialised by an advisory lock, and the operation and the stored
+    response commit together, so a crash leaves neither. 5xx responses are not kept (the client
+    may retry them), nor 401/403 (what a key may not do is not an answer to replay).
     """
     return _idempotent(run, atomic=True)
 
@@ -234,15 +298,33 @@ def idempotent_gateway(run: Callable[..., HttpResponse]) -> Callable[..., HttpRe
 
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d1c2e-3a55-4c0e-9b8e-5d1f3e7a9c41")
+# Answers that say the key may not do this: storing them would replay a refusal to a key that
+# may (finding 7 of issue 14), so they are never kept.
+NOT_STORED = {401, 403}
 
 
 def idempotency_token(request: HttpRequest) -> uuid.UUID:
     """A token naming this request's operation: the same for every retry with the same
-    `Idempotency-Key` in this organisation, new for a request without one."""
+    `Idempotency-Key` from the same API key, new for a request without one."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if not key:
         return uuid.uuid4()
-    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{request.organisation.pk}:{key}")
+    return uuid.uuid5(
+        IDEMPOTENCY_NAMESPACE, f"{request.organisation.pk}:{request.api_key.pk}:{key}"
+    )
+
+
+def _key_problem(key_text: str) -> HttpResponse | None:
+    message = text_problem(key_text, 255)
+    if message is None:
+        return None
+    return problem(
+        400,
+        "Invalid Idempotency-Key",
+        f"Idempotency-Key: {message}",
+        code="validation",
+        errors={IDEMPOTENCY_HEADER: [message]},
+    )
 
 
 def _idempotent(run: Callable[..., HttpResponse], *, atomic: bool) -> Callable[..., HttpResponse]:
@@ -251,8 +333,9 @@ def _idempotent(run: Callable[..., HttpResponse], *, atomic: bool) -> Callable[.
         key_text = request.headers.get(IDEMPOTENCY_HEADER)
         if not key_text:
             return run(request, *args, **kwargs)
-        if len(key_text) > 255:
-            return problem(400, "Idempotency-Key too long", "Use at most 255 characters.")
+        refused = _key_problem(key_text)
+        if refused is not None:
+            return refused
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         api_key = api_key_authenticate(token) if token else None
         if api_key is None:
@@ -263,18 +346,17 @@ def _idempotent(run: Callable[..., HttpResponse], *, atomic: bool) -> Callable[.
             return _too_large(request, exc)
         request.api_key = api_key
         organisation = api_key.organisation
+        scope = {"organisation": organisation, "api_key": api_key, "key": key_text}
         lock_id = int.from_bytes(
-            hashlib.sha256(f"{organisation.pk}:{key_text}".encode()).digest()[:8],
+            hashlib.sha256(f"{organisation.pk}:{api_key.pk}:{key_text}".encode()).digest()[:8],
             "big",
             signed=True,
         )
 
         def once() -> HttpResponse:
             fresh_after = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-            IdempotencyKey.objects.filter(
-                organisation=organisation, key=key_text, created_at__lt=fresh_after
-            ).delete()
-            record = IdempotencyKey.objects.filter(organisation=organisation, key=key_text).first()
+            IdempotencyKey.objects.filter(**scope, created_at__lt=fresh_after).delete()
+            record = IdempotencyKey.objects.filter(**scope).first()
             if record is not None:
                 if record.fingerprint != fingerprint:
                     return problem(
@@ -285,10 +367,10 @@ def _idempotent(run: Callable[..., HttpResponse], *, atomic: bool) -> Callable[.
                     )
                 return _replay(record)
             response = run(request, *args, **kwargs)
-            if response.status_code < 500:
+            # 5xx: the client may retry. 401/403: what the key may not do is not its answer.
+            if response.status_code < 500 and response.status_code not in NOT_STORED:
                 IdempotencyKey.objects.create(
-                    organisation=organisation,
-                    key=key_text,
+                    **scope,
                     fingerprint=fingerprint,
                     status_code=response.status_code,
                     response_body=response.content,

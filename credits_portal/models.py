@@ -129,10 +129,14 @@ class ApiKey(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """The first response to an API request that carried `Idempotency-Key`, to replay it."""
+    """The first response to an API request that carried `Idempotency-Key`, to replay it.
+
+    A key belongs to the API key that sent it: another key (another scope, another client) with
+    the same header value is another key, and never sees this one's response."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
     status_code = models.PositiveSmallIntegerField()
@@ -142,7 +146,9 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["organisation", "key"], name="idempotency_key_unique"),
+            models.UniqueConstraint(
+                fields=["organisation", "api_key", "key"], name="idempotency_key_unique"
+            ),
         ]
 
     def __str__(self) -> str:

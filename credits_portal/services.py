@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 
@@ -90,8 +91,12 @@ def membership_grant(
     return membership
 
 
+_PREFIX = re.compile(r"[0-9a-f]{12}")
+
+
 def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    # surrogatepass: a header cannot carry a lone surrogate, but a caller's string might.
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def api_key_create(
@@ -155,7 +160,9 @@ def _active_key(prefix: str) -> ApiKey | None:
 def api_key_authenticate(raw: str) -> ApiKey | None:
     """The active key `raw` stands for, compared in constant time, or None."""
     parts = raw.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+    # A prefix is 12 hex digits (api_key_create): anything else (a NUL above all, which
+    # PostgreSQL text cannot hold) is no key, without asking the database.
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not _PREFIX.fullmatch(parts[1]):
         return None
     key = _active_key(parts[1])
     if key is None or not hmac.compare_digest(key.secret_hash, _hash_secret(parts[2])):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+from typing import Annotated
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 
-from credits_portal.api import ApiProblem, admin_auth, idempotent
+from credits_portal.api import ApiProblem, admin_auth, cursor_read, idempotent, invalid
+from credits_portal.api_input import Text, cursor_encode
 from credits_portal.audit import audit
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.models import DirectoryUser, Subscription
@@ -20,11 +20,15 @@ from licensing.validation import clean_user
 router = Router(tags=["licensing"], auth=admin_auth)
 
 
+Upn = Text(254)
+Sku = Text(40)
+
+
 class UserIn(Schema):
-    upn: str
-    display_name: str
-    usage_location: str
-    phone_number: str | None = None
+    upn: Upn
+    display_name: Text(200)
+    usage_location: Text(2)
+    phone_number: Text(20) | None = None
 
 
 class UserOut(Schema):
@@ -41,14 +45,15 @@ class UsersOut(Schema):
 
 
 class UsersQuery(Schema):
-    cursor: str | None = None
+    cursor: Text(1000) | None = None
     limit: int = 100
-    q: str | None = None
+    q: Text(254) | None = None
 
 
 class LicensesIn(Schema):
-    assign: list[str] = []
-    remove: list[str] = []
+    # The catalogue has a handful of SKUs: a longer list is a mistake, not a request.
+    assign: Annotated[list[Sku], Field(max_length=100)] = []
+    remove: Annotated[list[Sku], Field(max_length=100)] = []
 
 
 class LicensesOut(Schema):
@@ -61,10 +66,6 @@ class SubscriptionOut(Schema):
     name: str
     seats: int
     assigned: int
-
-
-def _invalid(field: str, message: str) -> ApiProblem:
-    return ApiProblem(422, "Invalid values", message, code="validation", errors={field: [message]})
 
 
 def _user_out(user: DirectoryUser, licenses: set[str]) -> dict:
@@ -87,22 +88,18 @@ def _user(request: HttpRequest, upn: str) -> DirectoryUser:
 def users_list(request: HttpRequest, query: Query[UsersQuery]):
     """Directory users by UPN; follow `next_cursor` for more. `q` matches UPN or display name."""
     if not 1 <= query.limit <= 500:
-        raise _invalid("limit", "Between 1 and 500.")
+        raise invalid("limit", "Between 1 and 500.")
     users = DirectoryUser.objects.filter(organisation=request.organisation).order_by("upn")
     if query.q:
         users = users.filter(upn__icontains=query.q) | users.filter(display_name__icontains=query.q)
     if query.cursor:
-        try:
-            after = base64.urlsafe_b64decode(query.cursor.encode()).decode()
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise _invalid("cursor", "Not a cursor this API gave.") from None
-        users = users.filter(upn__gt=after)
+        users = users.filter(upn__gt=cursor_read(query.cursor, str))
     page = list(users.prefetch_related("assignments__product")[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
     return {
         "users": [_user_out(u, {a.product.sku for a in u.assignments.all()}) for u in page],
-        "next_cursor": base64.urlsafe_b64encode(page[-1].upn.encode()).decode() if more else None,
+        "next_cursor": cursor_encode(page[-1].upn) if more else None,
     }
 
 
@@ -124,14 +121,14 @@ def users_create(request: HttpRequest, payload: UserIn):
 
 
 @router.get("/users/{upn}/licenses", response=LicensesOut)
-def licenses_get(request: HttpRequest, upn: str):
+def licenses_get(request: HttpRequest, upn: Upn):
     user = _user(request, upn)
     return {"upn": user.upn, "licenses": sorted(user_licenses(user))}
 
 
 @router.post("/users/{upn}/licenses", response=LicensesOut)
 @decorate_view(idempotent)
-def licenses_change(request: HttpRequest, upn: str, payload: LicensesIn):
+def licenses_change(request: HttpRequest, upn: Upn, payload: LicensesIn):
     """Assign and remove licenses, all or nothing: 409 for no seats, a missing prerequisite or a
     license another still needs; 422 for an unknown SKU."""
     user = _user(request, upn)

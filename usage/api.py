@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
@@ -12,7 +10,8 @@ from ninja import Field, Query, Router, Schema
 from ninja.decorators import decorate_view
 
 from billing.money import quantum
-from credits_portal.api import ApiProblem, admin_auth, idempotent, platform_auth
+from credits_portal.api import admin_auth, cursor_read, idempotent, invalid, platform_auth
+from credits_portal.api_input import Text, cursor_encode
 from licensing.exceptions import LicensingError
 from licensing.validation import clean_phone
 from usage.models import UsageRecord
@@ -23,11 +22,10 @@ router = Router(tags=["usage"])
 
 
 class AuthorizeIn(Schema):
-    # No control characters: PostgreSQL text cannot hold NUL, and no UPN has any.
-    user: str = Field(max_length=254, pattern=r"^[^\x00-\x1f\x7f]*$")
+    user: Text(254)
     type: Literal["outbound", "conference_dial_out", "toll_free_dial_in"]
-    to: str = Field(max_length=20)
-    from_: str = Field("", alias="from", max_length=20)
+    to: Text(20)
+    from_: Text(20) = Field("", alias="from")
 
 
 class AuthorizeOut(Schema):
@@ -40,10 +38,6 @@ class AuthorizeOut(Schema):
     reason: str
 
 
-def _invalid(field: str, message: str) -> ApiProblem:
-    return ApiProblem(422, "Invalid values", message, code="validation", errors={field: [message]})
-
-
 @router.post("/calls/authorize", response=AuthorizeOut, auth=platform_auth)
 def authorize(request: HttpRequest, payload: AuthorizeIn):
     """May this call start, and for how long? 200 for every well-formed request."""
@@ -51,7 +45,7 @@ def authorize(request: HttpRequest, payload: AuthorizeIn):
         try:
             clean_phone(value)
         except LicensingError:
-            raise _invalid(name, f"{value!r} is not an E.164 number.") from None
+            raise invalid(name, f"{value!r} is not an E.164 number.") from None
     decision = call_authorize(
         organisation=request.organisation,
         upn=payload.user,
@@ -128,18 +122,27 @@ class RecordsQuery(Schema):
     kind: Literal["call", "sms"] | None = None
     from_: date | None = Field(None, alias="from")
     to: date | None = None
-    user: str | None = None
-    type: str | None = None
+    user: Text(254) | None = None
+    type: Text(20) | None = None
     funded_by: Literal["plan_minutes", "credits", "overage"] | None = None
-    cursor: str | None = None
+    cursor: Text(1000) | None = None
     limit: int = 100
+
+
+def _record_position(text: str) -> tuple[datetime, int]:
+    """The (started_at, id) a records cursor names; ValueError for anything else."""
+    stamp, pk = text.split("|")
+    started_at, number = datetime.fromisoformat(stamp), int(pk)
+    if started_at.tzinfo is None or not 0 < number < 2**63:
+        raise ValueError(text)
+    return started_at, number
 
 
 @router.get("/usage/records", response=RecordsPage, auth=admin_auth, by_alias=True)
 def records_list(request: HttpRequest, query: Query[RecordsQuery]):
     """Rated records, newest first; `from`/`to` are UTC dates (inclusive)."""
     if not 1 <= query.limit <= 1000:
-        raise _invalid("limit", "Between 1 and 1000.")
+        raise invalid("limit", "Between 1 and 1000.")
     records = UsageRecord.objects.filter(organisation=request.organisation).select_related("user")
     if query.kind:
         records = records.filter(kind=query.kind)
@@ -155,13 +158,8 @@ def records_list(request: HttpRequest, query: Query[RecordsQuery]):
         records = records.filter(funded_by=query.funded_by)
     records = records.order_by("-started_at", "-id")
     if query.cursor:
-        try:
-            stamp, pk = base64.urlsafe_b64decode(query.cursor.encode()).decode().split("|")
-            records = records.filter(started_at__lte=datetime.fromisoformat(stamp)).exclude(
-                started_at=datetime.fromisoformat(stamp), id__gte=int(pk)
-            )
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise _invalid("cursor", "Not a cursor this API gave.") from None
+        stamp, pk = cursor_read(query.cursor, _record_position)
+        records = records.filter(started_at__lte=stamp).exclude(started_at=stamp, id__gte=pk)
     page = list(records[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -189,8 +187,6 @@ def records_list(request: HttpRequest, query: Query[RecordsQuery]):
             for r in page
         ],
         "next_cursor": (
-            base64.urlsafe_b64encode(f"{last.started_at.isoformat()}|{last.pk}".encode()).decode()
-            if more and last
-            else None
+            cursor_encode(f"{last.started_at.isoformat()}|{last.pk}") if more and last else None
         ),
     }

@@ -141,3 +141,11 @@ class TestBodies:
 def test_no_session_needed_and_no_csrf_for_keys(org):
     client = Client(enforce_csrf_checks=True)
     assert client.get(URL, **bearer(make_api_key(org))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer cpk_\x00_secret", "Bearer cpk_0123456789ab\x00_secret", "Bearer cpk_é_x"]
+)
+def test_a_key_with_hostile_characters_is_401(client, org, header):
+    make_api_key(org)
+    assert_problem(client.get(URL, HTTP_AUTHORIZATION=header), 401)

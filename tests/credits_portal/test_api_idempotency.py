@@ -106,3 +106,44 @@ def test_concurrent_requests_with_one_key_run_once(org):
     assert [status for status, _ in results] == [201] * 4
     assert len({content for _, content in results}) == 1
     assert org.billing_contacts.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_refusal_for_the_key_scope_is_never_stored(client, org):
+    """Issue 14, finding 7: a platform key's 403 is not replayed to an admin key."""
+    platform = post(client, make_api_key(org, "platform"), {"email": "ap@x.example"}, "k-403")
+    assert platform.status_code == 403
+    assert not IdempotencyKey.objects.exists()
+    admin = post(client, make_api_key(org, "admin"), {"email": "ap@x.example"}, "k-403")
+    assert admin.status_code == 201 and "Idempotent-Replayed" not in admin
+    assert org.billing_contacts.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_401_is_never_stored(client, org):
+    key = make_api_key(org)
+    revoked = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    assert post(client, revoked, {"email": "ap@x.example"}, "k-401").status_code == 401
+    assert not IdempotencyKey.objects.exists()
+    assert post(client, key, {"email": "ap@x.example"}, "k-401").status_code == 201
+
+
+@pytest.mark.django_db
+def test_keys_are_per_api_key(client, org):
+    first, second = make_api_key(org), make_api_key(org)
+    post(client, first, {"email": "ap@x.example"}, "shared")
+    theirs = post(client, second, {"email": "other@x.example"}, "shared")
+    assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs
+    again = post(client, second, {"email": "other@x.example"}, "shared")
+    assert again["Idempotent-Replayed"] == "true" and again.json() == theirs.json()
+    assert org.billing_contacts.count() == 2
+    assert IdempotencyKey.objects.count() == 2
+
+
+@pytest.mark.parametrize("idem", ["k\x00", "k\x7f", "k\x85"])
+@pytest.mark.django_db
+def test_a_key_with_control_characters_is_400(client, org, idem):
+    response = post(client, make_api_key(org), {"email": "a@x.example"}, idem)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["errors"]
+    assert not org.billing_contacts.exists()

@@ -6,14 +6,20 @@ import pytest
 from django.utils import timezone
 
 from credits_portal.celery import app
-from credits_portal.models import IdempotencyKey
+from credits_portal.models import ApiKey, IdempotencyKey
 from credits_portal.tasks import purge_idempotency_keys
+from tests.builders import make_api_key
 from tests.processes import celery_worker, wait_until
 
 
 def _key(org, key: str, age: timedelta) -> IdempotencyKey:
+    api_key = ApiKey.objects.filter(organisation=org).first()
+    if api_key is None:
+        make_api_key(org)
+        api_key = ApiKey.objects.get(organisation=org)
     return IdempotencyKey.objects.create(
         organisation=org,
+        api_key=api_key,
         key=key,
         fingerprint="0" * 64,
         status_code=201,

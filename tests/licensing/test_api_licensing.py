@@ -151,3 +151,61 @@ def test_an_idempotency_key_assigns_once(api, org):
         HTTP_IDEMPOTENCY_KEY="k1",
     )
     assert other.status_code == 409
+
+
+USER = {"upn": "ana@contoso.example", "display_name": "Ana Kim", "usage_location": "US"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**USER, "upn": "a" * 250 + "@contoso.example"}, "upn"),
+        ({**USER, "display_name": "Ana\x00Kim"}, "display_name"),
+        ({**USER, "display_name": "Ana\ud800"}, "display_name"),
+        ({**USER, "display_name": "A" * 201}, "display_name"),
+        ({**USER, "upn": ["ana@contoso.example"]}, "upn"),
+        ({**USER, "phone_number": "+1425\x00"}, "phone_number"),
+        ({**USER, "usage_location": {"code": "US"}}, "usage_location"),
+    ],
+)
+def test_a_hostile_user_is_422_naming_the_field(api, body, field):
+    """Issue 14, finding 3: a UPN over 254 characters or a NUL display name answered 500."""
+    response = api("POST", "/users", body)
+    assert response.status_code == 422, response.content
+    assert field in response.json()["errors"]
+    assert not DirectoryUser.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/users/%00/licenses",
+        "/users/ana%00@contoso.example/licenses",
+        "/users?q=%00",
+        "/users?cursor=AA==",  # base64 of NUL
+        "/users?cursor=" + "QQ" * 2000,
+        "/users?%00=1",
+    ],
+)
+def test_hostile_paths_and_queries_are_422(api, path):
+    response = api("GET", path)
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_platform_keys_403_is_not_replayed_to_an_admin_key(client, org):
+    """Issue 14, finding 7, on the endpoint it was found on."""
+
+    def create(key: str):
+        return client.post(
+            "/api/v1/users",
+            USER,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+            HTTP_IDEMPOTENCY_KEY="K",
+        )
+
+    assert create(make_api_key(org, "platform")).status_code == 403
+    admin = create(make_api_key(org, "admin"))
+    assert admin.status_code == 201 and "Idempotent-Replayed" not in admin
+    assert DirectoryUser.objects.filter(upn="ana@contoso.example").exists()

@@ -15,7 +15,6 @@ what credits cannot cover is debt. Records without one are rated as before, and 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +30,7 @@ from billing.models import Reservation
 from billing.money import round_money
 from billing.services.ledger import DebitLine, funds_debit_many, lock_account_of
 from billing.services.reservations import reservations_close
+from credits_portal.api_input import CONTROL, SURROGATE, text_problem
 from credits_portal.db import copy_rows
 from credits_portal.models import Organisation
 from licensing.exceptions import LicensingError
@@ -43,8 +43,6 @@ from usage.services.pools import month_of, pool_size_now
 from usage.services.rates import RateTable, country_of
 
 MAX_BATCH = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL text cannot hold NUL; none belongs in an id
-_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON may carry one alone; UTF-8 cannot
 CALL_TYPES = {CallType.OUTBOUND, CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN}
 
 
@@ -113,6 +111,46 @@ def _started_at(value: object, *, now: datetime, max_age: timedelta) -> datetime
     return started_at
 
 
+# The record's text fields and their columns' lengths. Any JSON value may arrive in any of them:
+# each is checked for type, characters (PostgreSQL text holds no NUL, UTF-8 no lone surrogate;
+# no id has a control character) and length before it is compared, hashed or stored.
+_TEXT = {  # name: the column's length
+    "id": 100,
+    "kind": 4,
+    "type": 20,
+    "user": 254,
+    "from": 20,
+    "to": 20,
+    "started_at": 40,
+    "authorization_id": 40,
+    "conference_id": 64,
+}
+
+
+def _text_fields(raw: dict) -> None:
+    for name in _TEXT:
+        value = raw.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise Rejected(f"{name}: a string")
+        if SURROGATE.search(value):
+            raise Rejected(f"{name}: not valid Unicode text (a lone surrogate)")
+        if CONTROL.search(value):
+            raise Rejected(f"{name}: no control characters")
+        # Lengths: each field below says what it holds, in its own words.
+
+
+def clean_record_id(raw: object) -> str:
+    """The record's id to echo in its result: only a string that can be stored as sent."""
+    if not isinstance(raw, dict):
+        return ""
+    value = raw.get("id")
+    if not isinstance(value, str) or text_problem(value, _TEXT["id"]):
+        return ""
+    return value
+
+
 def _text(raw: dict, name: str) -> str | None:
     """An optional text field: "" when absent or null, None (refused) when not a string."""
     value = raw.get(name)
@@ -124,12 +162,7 @@ def _text(raw: dict, name: str) -> str | None:
 def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Parsed:
     if not isinstance(raw, dict):
         raise Rejected("a record is a JSON object")
-    for name in ("id", "user", "authorization_id", "conference_id"):
-        value = raw.get(name)
-        if isinstance(value, str) and _CONTROL.search(value):
-            raise Rejected(f"{name}: no control characters")
-        if isinstance(value, str) and _SURROGATE.search(value):
-            raise Rejected(f"{name}: not valid Unicode (a lone surrogate)")
+    _text_fields(raw)
     record_id = raw.get("id")
     if not isinstance(record_id, str) or not record_id.strip() or len(record_id) > 100:
         raise Rejected("id: a string of 1 to 100 characters")
@@ -142,7 +175,7 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
     if kind == "call" and (not isinstance(call_type, str) or call_type not in CALL_TYPES):
         raise Rejected("type: outbound, conference_dial_out or toll_free_dial_in")
     upn = raw.get("user")
-    if not isinstance(upn, str) or not upn.strip():
+    if not isinstance(upn, str) or not upn.strip() or len(upn) > 254:
         raise Rejected("user: the user's UPN")
     numbers = {}
     for name in ("to", "from"):
@@ -156,9 +189,11 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
     if not numbers["to"]:
         raise Rejected("to: the number called")
     started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
-    duration = raw.get("duration_seconds")
-    if duration is None and kind == "sms":
-        duration = 0  # an SMS has no duration: absent or null
+    duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
+    if kind == "sms" and duration is None:
+        duration = 0
+    # A JSON true is an int to Python, and an integer has no bounds: both are checked here, for
+    # calls and SMS alike, before the value reaches rating or an integer column.
     if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
         raise Rejected("duration_seconds: a whole number of seconds, 0 or more")
     if duration > 86_400:
@@ -243,8 +278,7 @@ def usage_ingest(
         try:
             item = _parse(index, raw, now=now, max_age=max_age)
         except Rejected as exc:
-            rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
-            results[index] = Result(rid, "rejected", error=str(exc))
+            results[index] = Result(clean_record_id(raw), "rejected", error=str(exc))
             continue
         if item.id in first_of:
             results[index] = Result(item.id, "duplicate")  # filled in below from the first one
