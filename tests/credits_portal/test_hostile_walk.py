@@ -8,7 +8,7 @@ answer slower than SLOW seconds, fails the walk; every failure is listed, not ju
 
 Sampling, to stay within about a minute: the role that may open a page (GLOBAL, or the page's
 first allowed role) meets every value in its path and in every parameter and field one at a
-time (the values the middleware refuses whatever holds them, in all at once); the other roles
+time; the other roles
 meet a sample of the values in all parameters and fields at once (the same code reads them; for
 a role that may not open the page, a 403 before any is read).
 """
@@ -71,9 +71,6 @@ REFUSED_SAMPLE = ["-1"]
 # The report's other filters are the exports' (one FilterSet, usage.filters): walked one at a
 # time through export.csv, which is cheaper to render, and all at once on the report.
 ONE_AT_A_TIME = {"usage:report": {"range", "start", "end", "page", "tab"}}
-# Refused by the middleware whichever parameter holds them: one request with all of them is
-# as good as one a parameter.
-AT_THE_EDGE = {"\x00", "x" * 10_000}
 # Forms whose submission signs the client out.
 NEVER_POST = {"logout"}
 
@@ -191,14 +188,15 @@ def _walk_page(walk: Walk, name: str, address: str, role: str | None, members, m
         if form["method"] == "post" and form["action"] in (None, "", address) and form["f"]
     ]
     # Each value in every parameter at once, and in every field of each form at once.
-    for value in {"full": AT_THE_EDGE, "sample": SAMPLE}.get(mode, REFUSED_SAMPLE):
+    for value in {"full": [], "sample": SAMPLE}.get(mode, REFUSED_SAMPLE):
         params = {**base, **dict.fromkeys(sorted(get_params), value)}
         walk.call(client, "get", f"{address}?{query_string(params)}", who)
         for fields in posts:
             walk.call(client, "post", address, who, dict.fromkeys(fields, value))
     if mode != "full":
         return
-    one_at_a_time = [v for v in HOSTILE if v not in AT_THE_EDGE]
+    # One parameter at a time: a value refused in one must not hide what another would do.
+    one_at_a_time = HOSTILE
     for value in one_at_a_time if name in ONE_AT_A_TIME else []:  # the rest, all at once
         params = {**base, **dict.fromkeys(sorted(get_params), value)}
         walk.call(client, "get", f"{address}?{query_string(params)}", who)
@@ -219,7 +217,8 @@ def _path_variants(name: str, objects: dict[str, str]) -> list[str]:
     if not key:
         return []
     real = reverse(name, args=[objects[key]])
-    return [real.replace(wire(objects[key]), wire(v), 1) for v in HOSTILE]
+    start = real.index(objects[key])  # codes and record ids reverse as they are
+    return [real[:start] + wire(v) + real[start + len(objects[key]) :] for v in HOSTILE]
 
 
 def test_no_hostile_value_answers_500(org, other_org, members):
