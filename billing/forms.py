@@ -14,7 +14,7 @@ CARD = "card"
 
 
 class BillingContactForm(forms.Form):
-    email = forms.EmailField()
+    email = forms.EmailField(max_length=254)  # the column's length, as RFC 5321 allows
     name = forms.CharField(max_length=150, required=False)
 
 

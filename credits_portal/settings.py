@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "credits_portal.middleware.TimezoneResetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions, sign-in and every view: NUL, surrogates and over-long values answer 400.
+    "credits_portal.validation.EdgeValidationMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

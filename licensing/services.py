@@ -97,12 +97,18 @@ def _check_skus(changes: list[Change], products: dict[str, Product]) -> None:
 
 
 def license_change(
-    *, organisation: Organisation, changes: list[Change], actor: str, source: str
+    *,
+    organisation: Organisation,
+    changes: list[Change],
+    actor: str,
+    source: str,
+    check_only: bool = False,
 ) -> dict[int, set[str]]:
     """Apply every change or none; the licenses each user holds afterwards, by user id.
 
     Refusals (no seats left, a prerequisite missing, a license another still needs) raise
-    `AssignmentRefused` naming each user and reason.
+    `AssignmentRefused` naming each user and reason. `check_only` stops before writing: the
+    refusals a preview lists are the ones Apply would meet.
     """
     products = catalogue()
     _check_skus(changes, products)
@@ -171,6 +177,8 @@ def license_change(
                         )
         if problems:
             raise AssignmentRefused(problems)
+        if check_only:
+            return final
         _apply(organisation, by_user, current, final, products, subscriptions, delta, actor, source)
         licensing_changed(organisation.pk)
     return final
@@ -251,8 +259,10 @@ def licenses_apply_by_upn(
     rows: list[tuple[str, set[str], set[str]]],
     actor: str,
     source: str,
+    check_only: bool = False,
 ) -> dict[str, set[str]]:
-    """Bulk assignment by UPN (CSV, command, selection): all or nothing; final licenses by UPN."""
+    """Bulk assignment by UPN (CSV, command, selection): all or nothing; final licenses by UPN.
+    With `check_only`, the same refusals and nothing written."""
     upns = [upn for upn, _assign, _remove in rows]
     users = {
         u.upn: u for u in DirectoryUser.objects.filter(organisation=organisation, upn__in=upns)
@@ -261,11 +271,25 @@ def licenses_apply_by_upn(
         upn: {"": ["No such user in this organisation."]} for upn in upns if upn not in users
     }
     if unknown:
+        # The users that exist are checked too, so that one answer names every refusal.
+        known = [Change(users[upn], set(a), set(r)) for upn, a, r in rows if upn in users]
+        try:
+            if known:
+                license_change(
+                    organisation=organisation,
+                    changes=known,
+                    actor=actor,
+                    source=source,
+                    check_only=True,
+                )
+        except AssignmentRefused as exc:
+            raise AssignmentRefused({**unknown, **exc.by_sku}) from None
         raise AssignmentRefused(unknown)
     final = license_change(
         organisation=organisation,
         changes=[Change(users[upn], set(assign), set(remove)) for upn, assign, remove in rows],
         actor=actor,
         source=source,
+        check_only=check_only,
     )
     return {users[upn].upn: final[users[upn].pk] for upn in upns}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django_countries import countries
 
+from credits_portal.validation import text_problem
 from licensing.exceptions import LicensingError
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
@@ -19,6 +21,8 @@ MAX_CSV_ROWS = 50_000
 USER_COLUMNS = ["upn", "display_name", "usage_location"]
 USER_OPTIONAL = ["phone_number"]
 LICENSE_COLUMNS = ["upn", "assign", "remove"]
+MAX_UPN = 254  # DirectoryUser.upn, as RFC 5321 limits an address
+MAX_CELL = 1_000  # no column of either file holds more
 
 
 @dataclass
@@ -42,6 +46,8 @@ class RowError:
 
 def clean_upn(value: str) -> str:
     upn = (value or "").strip().lower()
+    if len(upn) > MAX_UPN:
+        raise LicensingError(f"A UPN has at most {MAX_UPN} characters.", field="upn")
     try:
         validate_email(upn)
     except ValidationError:
@@ -126,6 +132,13 @@ def read_csv(
         raise LicensingError(
             "The file is not UTF-8 text; save it as CSV UTF-8.", field="file"
         ) from None
+    if "\x00" in text:
+        # PostgreSQL cannot store the file to preview it, so the whole file is refused.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise LicensingError(
+            f"Line {line} holds a NUL character; remove it and upload the file again.",
+            field="file",
+        )
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -156,9 +169,13 @@ def read_csv(
                     )
                 )
                 continue
-            rows.append(
-                (reader.line_num, dict(zip(header, (v.strip() for v in values), strict=True)))
-            )
+            data = dict(zip(header, (v.strip() for v in values), strict=True))
+            cells = {
+                name: [f"The cell {problem}"]
+                for name, value in data.items()
+                if (problem := text_problem(value, max_length=MAX_CELL))
+            }
+            rows.append((reader.line_num, {"__cells__": cells, **data} if cells else data))
     except csv.Error as exc:
         raise LicensingError(f"Line {reader.line_num}: {exc}.", field="file") from None
     if not rows:
@@ -174,10 +191,13 @@ def parse_users_csv(raw: bytes) -> tuple[list[UserRow], list[RowError]]:
         if "__columns__" in data:
             bad.append(RowError(line, "", {"row": [data["__columns__"]]}))
             continue
+        if "__cells__" in data:
+            bad.append(RowError(line, _shown(data["upn"]), data["__cells__"]))
+            continue
         try:
             row = clean_user(data)
         except LicensingError as exc:
-            bad.append(RowError(line, data.get("upn", ""), exc.errors))
+            bad.append(RowError(line, _shown(data.get("upn", "")), exc.errors))
             continue
         if row.upn in seen:
             bad.append(RowError(line, row.upn, {"upn": [f"Duplicate of line {seen[row.upn]}."]}))
@@ -199,7 +219,11 @@ def split_skus(value: str) -> set[str]:
     return {s.strip().upper() for s in (value or "").replace(",", ";").split(";") if s.strip()}
 
 
-def parse_licenses_csv(raw: bytes) -> tuple[list[LicenseRow], list[RowError]]:
+def parse_licenses_csv(
+    raw: bytes, *, skus: Collection[str] | None = None
+) -> tuple[list[LicenseRow], list[RowError]]:
+    """Every row checked; with the catalogue's `skus`, each license a row names is one of them
+    (so a preview lists every refusal the file holds, not the first one Apply would meet)."""
     good: list[LicenseRow] = []
     bad: list[RowError] = []
     seen: dict[str, int] = {}
@@ -207,10 +231,13 @@ def parse_licenses_csv(raw: bytes) -> tuple[list[LicenseRow], list[RowError]]:
         if "__columns__" in data:
             bad.append(RowError(line, "", {"row": [data["__columns__"]]}))
             continue
+        if "__cells__" in data:
+            bad.append(RowError(line, _shown(data["upn"]), data["__cells__"]))
+            continue
         try:
             upn = clean_upn(data["upn"])
         except LicensingError as exc:
-            bad.append(RowError(line, data["upn"], {"upn": [exc.message]}))
+            bad.append(RowError(line, _shown(data["upn"]), {"upn": [exc.message]}))
             continue
         if upn in seen:
             bad.append(RowError(line, upn, {"upn": [f"Duplicate of line {seen[upn]}."]}))
@@ -220,5 +247,32 @@ def parse_licenses_csv(raw: bytes) -> tuple[list[LicenseRow], list[RowError]]:
         if not assign and not remove:
             bad.append(RowError(line, upn, {"assign": ["Nothing to assign or remove."]}))
             continue
+        errors = _sku_errors(assign, remove, skus)
+        if errors:
+            bad.append(RowError(line, upn, errors))
+            continue
         good.append(LicenseRow(line, upn, assign, remove))
     return good, bad
+
+
+def _sku_errors(
+    assign: set[str], remove: set[str], skus: Collection[str] | None
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if skus is not None:
+        for name, named in (("assign", assign), ("remove", remove)):
+            if unknown := sorted(named - set(skus)):
+                errors[name] = [
+                    f"Unknown license {', '.join(map(_shown, unknown))}; one of {', '.join(skus)}."
+                ]
+    if both := sorted(assign & remove):
+        errors.setdefault("remove", []).append(
+            f"{', '.join(both)} cannot be both assigned and removed."
+        )
+    return errors
+
+
+def _shown(value: str) -> str:
+    """A cell as the preview may quote it: short, and without the characters it was refused for."""
+    shown = "".join("\ufffd" if text_problem(c) else c for c in value[:100])
+    return shown + "…" if len(value) > 100 else shown

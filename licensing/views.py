@@ -30,7 +30,7 @@ from licensing.services import (
     user_licenses,
     users_upsert,
 )
-from licensing.validation import parse_licenses_csv, parse_users_csv
+from licensing.validation import RowError, parse_licenses_csv, parse_users_csv
 
 USERS_PAGE_SIZE = 50
 
@@ -210,13 +210,20 @@ def user_detail(request: HttpRequest, code) -> HttpResponse:
     )
 
 
+def _parse(kind: str, raw: bytes):
+    """(rows, row errors) of an uploaded file; licenses are checked against the catalogue."""
+    if kind == CsvUpload.Kind.USERS:
+        return parse_users_csv(raw)
+    return parse_licenses_csv(raw, skus=list(catalogue()))
+
+
 def _upload(request: HttpRequest, kind: str, template: str) -> HttpResponse:
     form = CsvUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         raw = upload.read()
         try:
-            (parse_users_csv if kind == CsvUpload.Kind.USERS else parse_licenses_csv)(raw)
+            _parse(kind, raw)
             text = raw.decode("utf-8-sig")
         except (LicensingError, UnicodeDecodeError) as exc:
             form.add_error("file", getattr(exc, "message", "The file is not UTF-8 text."))
@@ -232,15 +239,37 @@ def _upload(request: HttpRequest, kind: str, template: str) -> HttpResponse:
     return render(request, template, {"form": form, "kind": kind})
 
 
+def _refusals(request: HttpRequest, rows) -> dict[str, list[str]]:
+    """What Apply of these license rows would refuse (unknown users, seats, prerequisites)."""
+    try:
+        licenses_apply_by_upn(
+            organisation=request.organisation,
+            rows=[(r.upn, r.assign, r.remove) for r in rows],
+            actor=_actor(request),
+            source="csv",
+            check_only=True,
+        )
+    except AssignmentRefused as exc:
+        return exc.problems
+    except LicensingError as exc:
+        return {"": [exc.message]}
+    return {}
+
+
 def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
+    """The file's rows, every row error and every refusal; Apply writes exactly these rows, all
+    or none, and is refused while any error or refusal stands."""
     upload = _get_upload_for(request, code, kind)
-    raw = upload.content.encode()
+    try:
+        rows, errors = _parse(kind, upload.content.encode())
+    except LicensingError as exc:  # a file saved before today's checks
+        rows, errors = [], [RowError(0, "", {"file": [exc.message]})]
     refused: dict[str, list[str]] = {}
-    if kind == CsvUpload.Kind.USERS:
-        rows, errors = parse_users_csv(raw)
-    else:
-        rows, errors = parse_licenses_csv(raw)
-    if request.method == "POST" and not errors:
+    status = 200
+    if request.method == "POST" and errors:
+        messages.error(request, f"Nothing was applied: {len(errors)} rows have errors.")
+        status = 400
+    elif request.method == "POST":
         try:
             with transaction.atomic():
                 if kind == CsvUpload.Kind.USERS:
@@ -259,10 +288,17 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
         except AssignmentRefused as exc:
             refused = exc.problems
             messages.error(request, f"Nothing was applied: {len(refused)} users cannot be changed.")
+            status = 409
+        except LicensingError as exc:
+            refused = {"": [exc.message]}
+            messages.error(request, f"Nothing was applied: {exc.message}")
+            status = 409
         else:
             audit(request, f"{kind}.imported", upload.filename, after={"rows": count})
             messages.success(request, f"{count} rows of {upload.filename} applied.")
             return redirect("licensing:users")
+    elif kind == CsvUpload.Kind.LICENSES and not errors:
+        refused = _refusals(request, rows)
     return render(
         request,
         "licensing/import_preview.html",
@@ -272,8 +308,10 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
             "count": len(rows),
             "errors": errors,
             "refused": refused,
+            "applying": request.method == "POST",
             "kind": kind,
         },
+        status=status,
     )
 
 

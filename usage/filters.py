@@ -12,6 +12,7 @@ from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 from django_countries import countries
 
+from credits_portal.validation import date_problem
 from usage.models import CallType, FundedBy, UsageRecord
 
 PRESETS = [
@@ -20,6 +21,9 @@ PRESETS = [
     ("90", "Last 90 days"),
     ("custom", "Custom range"),
 ]
+DEFAULT_DAYS = 28
+# A year and a day, so that any calendar year fits: the chart draws it by week, the exports stream.
+MAX_RANGE_DAYS = 366
 SORTS = (
     ("started_at", "time"),
     ("user__display_name", "name"),
@@ -43,6 +47,38 @@ SORTS = (
     ("rate_per_unit", "rate"),
     ("units", "units"),
 )
+
+
+class UsageFilterForm(forms.Form):
+    """The custom range is checked before any date arithmetic: both ends within the portal's
+    dates, the start before the end, and at most MAX_RANGE_DAYS days."""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("range") != "custom":
+            return data
+        for name in ("start", "end"):
+            value = data.get(name)
+            if value is not None and (problem := date_problem(value)):
+                self.add_error(name, f"The date {problem}")
+        if self.errors:
+            return data
+        start, end = custom_period(data)
+        if start > end:
+            self.add_error("end", "The end must not be before the start.")
+        elif (end - start).days + 1 > MAX_RANGE_DAYS:
+            self.add_error(
+                "end", f"A range covers at most {MAX_RANGE_DAYS} days; narrow it or export by year."
+            )
+        return data
+
+
+def custom_period(data) -> tuple:
+    """The custom range's (start, end); the last DEFAULT_DAYS days for an end left empty."""
+    today = timezone.now().date()
+    end = data.get("end") or today
+    start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
+    return start, end
 
 
 class UsageFilter(django_filters.FilterSet):
@@ -87,17 +123,17 @@ class UsageFilter(django_filters.FilterSet):
     class Meta:
         model = UsageRecord
         fields: list[str] = []
+        form = UsageFilterForm
 
     def noop(self, queryset, name, value):
         return queryset  # read by in_range
 
     def in_range(self, queryset, name, value):
-        today = timezone.now().date()
         if value == "custom":
-            start = self.form.cleaned_data.get("start") or today - timedelta(days=27)
-            end = self.form.cleaned_data.get("end") or today
+            start, end = custom_period(self.form.cleaned_data)
         else:
-            end, start = today, today - timedelta(days=int(value) - 1)
+            end = timezone.now().date()
+            start = end - timedelta(days=int(value) - 1)
         self.period = (start, end)
         return queryset.filter(
             started_at__gte=datetime.combine(start, time.min, UTC),
@@ -123,7 +159,7 @@ class UsageFilter(django_filters.FilterSet):
 def report_queryset(organisation, kind: str, params) -> tuple[UsageFilter, object]:
     """The filtered records of one tab (calls or SMS); the last 28 days unless asked otherwise."""
     data = params.copy()
-    data.setdefault("range", "28")
+    data.setdefault("range", str(DEFAULT_DAYS))
     base = UsageRecord.objects.filter(organisation=organisation, kind=kind).select_related("user")
     filters = UsageFilter(data, queryset=base)
     records = filters.qs if filters.is_valid() else base.none()

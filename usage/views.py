@@ -29,7 +29,7 @@ from usage.preferences import (
     preference_save,
 )
 from usage.services.export_jobs import export_job_start
-from usage.services.planner import chart, daily_series, funding_plan
+from usage.services.planner import chart, chart_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
 
 PAGE_SIZE = 50
@@ -68,6 +68,19 @@ def _records(request: HttpRequest, kind: str):
     return filters, records, columns, zone, preference
 
 
+def _refused(filters) -> HttpResponse | None:
+    """An export of filters that do not hold (a range too long, a date out of bounds): 400 naming
+    each field, rather than a file of nothing."""
+    if filters.is_valid():
+        return None
+    lines = [f"{name}: {' '.join(errors)}" for name, errors in filters.form.errors.items()]
+    return HttpResponse(
+        "The export was refused.\n" + "\n".join(lines) + "\n",
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def report(request: HttpRequest) -> HttpResponse:
@@ -81,6 +94,7 @@ def report(request: HttpRequest) -> HttpResponse:
 def _report_page(request, kind, filters, records, columns, preference) -> HttpResponse:
     page = Paginator(for_display(records, preference), PAGE_SIZE).get_page(request.GET.get("page"))
     start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
+    unit, series = chart_series(records, start, end)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -107,13 +121,15 @@ def _report_page(request, kind, filters, records, columns, preference) -> HttpRe
             ),
             "query": query.urlencode(),
             "currency": str(request.organisation.currency),
-            "chart": chart(daily_series(records, start, end)),
+            "chart": chart(series, unit=unit),
             "plan": funding_plan(request.organisation),
             "pools_card": {
                 "pools": pools_this_month(request.organisation, month_of(timezone.now())),
                 "month": month_of(timezone.now()),
             },
         },
+        # The filters' errors are shown next to their fields; the status says they were refused.
+        status=200 if filters.is_valid() else 400,
     )
 
 
@@ -141,7 +157,9 @@ def _large(request: HttpRequest, kind: str, records, fmt: str) -> HttpResponse |
 @require_capability(Capability.REPORTS_VIEW)
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     kind = _kind(request)
-    _filters, records, columns, zone, _preference = _records(request, kind)
+    filters, records, columns, zone, _preference = _records(request, kind)
+    if refused := _refused(filters):
+        return refused
     if job := _large(request, kind, records, "csv"):
         return job
     response = StreamingHttpResponse(
@@ -156,7 +174,9 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 @require_capability(Capability.REPORTS_VIEW)
 def export_xlsx(request: HttpRequest) -> FileResponse:
     kind = _kind(request)
-    _filters, records, columns, zone, _preference = _records(request, kind)
+    filters, records, columns, zone, _preference = _records(request, kind)
+    if refused := _refused(filters):
+        return refused
     if job := _large(request, kind, records, "xlsx"):
         return job
     return FileResponse(

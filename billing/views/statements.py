@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 
 from django.http import HttpRequest, HttpResponse
@@ -15,15 +16,23 @@ from billing.services.statement import statement_for
 from billing.views.shortcuts import account_for_request
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
+from credits_portal.validation import bad_request, date_problem
+
+_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 
 
-def _month(request: HttpRequest) -> date:
-    today = timezone.now().date()
-    try:
-        year, month = (int(part) for part in request.GET.get("month", "").split("-"))
-        return date(year, month, 1)
-    except (ValueError, TypeError):
+def _month(request: HttpRequest) -> date | None:
+    """The month asked for (this month when none is), or None for one that cannot be a month of
+    the portal: only YYYY-MM is parsed, so no digits reach `date` that it cannot hold."""
+    given = request.GET.get("month", "")
+    if not given:
+        today = timezone.now().date()
         return date(today.year, today.month, 1)
+    found = _MONTH.fullmatch(given)
+    if not found or not 1 <= int(found[2]) <= 12:
+        return None
+    month = date(int(found[1]), int(found[2]), 1)
+    return None if date_problem(month) else month
 
 
 @require_GET
@@ -31,6 +40,8 @@ def _month(request: HttpRequest) -> date:
 def statement(request: HttpRequest) -> HttpResponse:
     account = account_for_request(request)
     month = _month(request)
+    if month is None:
+        return bad_request("month", "must be a month like 2026-05, between 2000-01 and 2100-12.")
     found = statement_for(account, month)
     fmt = request.GET.get("format")
     name = f"{account.organisation.slug}-statement-{month:%Y-%m}"

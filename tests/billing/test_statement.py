@@ -67,4 +67,14 @@ def test_pdf_and_csv(client_as, history):
         "USD",
     ]
     assert rows[7] == ["Expired", "-70.00", "USD"]
-    assert client.get(reverse("billing:statement"), {"month": "nonsense"}).status_code == 200
+    assert client.get(reverse("billing:statement"), {"month": ""}).status_code == 200  # this month
+
+
+# Finding 3 of issue 14: 9999-12 overflowed computing the next month; 20 digits overflowed `date`.
+@pytest.mark.parametrize(
+    "month", ["nonsense", "9999-12", "99999999999999999999-1", "2026-13", "1999-12", "2026-5-1"]
+)
+def test_a_month_outside_the_portal_is_refused_naming_the_field(client_as, org, month):
+    response = client_as(Role.BILLING).get(reverse("billing:statement"), {"month": month})
+    assert response.status_code == 400
+    assert b"<strong>month</strong> must be a month like 2026-05" in response.content

@@ -131,7 +131,7 @@ def test_a_refused_csv_applies_nothing_and_says_who(admin, org):
         b"upn,assign,remove\na@contoso.example,PHONE_SYSTEM,\nb@contoso.example,PHONE_SYSTEM,\nc@contoso.example,PHONE_SYSTEM,\n",
     )["Location"]
     page = admin.post(preview_url)
-    assert page.status_code == 200 and b"Nothing was applied" in page.content
+    assert page.status_code == 409 and b"Nothing was applied" in page.content
     assert b"No such user" in page.content and not Assignment.objects.exists()
     assert CsvUpload.objects.get().applied_at is None
 
@@ -171,4 +171,68 @@ def test_billing_admins_and_report_readers_may_not_assign(client_as, org):
             .status_code
             == 403
         )
+    assert not Assignment.objects.exists()
+
+
+# Finding 3 of issue 14: files whose preview said "ready" and whose Apply answered 500.
+def test_a_nul_in_a_user_csv_is_refused_on_the_form(admin, org):
+    content = b"upn,display_name,usage_location\na@x.example,A\x00B,US\n"
+    response = upload(admin, "licensing:users_import", content)
+    assert response.status_code == 200 and b"Line 2 holds a NUL character" in response.content
+    assert not CsvUpload.objects.exists()
+
+
+def test_control_characters_in_cells_are_row_errors(admin, org):
+    content = "upn,display_name,usage_location\na@x.example,A\x01B,US\nb@x.example,B,US\n"
+    url = upload(admin, "licensing:users_import", content.encode())["Location"]
+    page = admin.get(url).content.decode()
+    assert "display_name: The cell must not contain control characters (U+0001 found)." in page
+    assert admin.post(url).status_code == 400 and not DirectoryUser.objects.exists()
+
+
+def test_a_upn_over_254_characters_is_a_row_error_and_apply_is_refused(admin, org):
+    long_upn = "a" * 290 + "@x.example"
+    content = f"upn,display_name,usage_location\n{long_upn},A,US\nb@x.example,B,US\n"
+    url = upload(admin, "licensing:users_import", content.encode())["Location"]
+    page = admin.get(url)
+    assert b"A UPN has at most 254 characters." in page.content
+    assert b"rows ready" not in page.content
+    applied = admin.post(url)
+    assert applied.status_code == 400 and b"Nothing was applied" in applied.content
+    assert not DirectoryUser.objects.exists()
+
+
+def test_a_license_csv_naming_unknown_skus_lists_every_row(admin, org):
+    seats(org, AUDIO_CONF=5)
+    make_user(org, "a@contoso.example")
+    make_user(org, "b@contoso.example")
+    content = (
+        b"upn,assign,remove\na@contoso.example,NOT_A_SKU,\nb@contoso.example,AUDIO_CONF,ALSO_NOT\n"
+    )
+    url = upload(admin, "licensing:licenses_import", content)["Location"]
+    page = admin.get(url).content.decode()
+    assert "rows ready" not in page
+    assert (
+        "assign: Unknown license NOT_A_SKU" in page and "remove: Unknown license ALSO_NOT" in page
+    )
+    applied = admin.post(url)
+    assert applied.status_code == 400 and b"Nothing was applied" in applied.content
+    assert not Assignment.objects.exists() and CsvUpload.objects.get().applied_at is None
+
+
+def test_the_preview_lists_the_refusals_apply_would_meet(admin, org):
+    seats(org, PHONE_SYSTEM=1)
+    make_user(org, "a@contoso.example")
+    make_user(org, "b@contoso.example")
+    url = upload(
+        admin,
+        "licensing:licenses_import",
+        b"upn,assign,remove\na@contoso.example,PHONE_SYSTEM,\nb@contoso.example,PHONE_SYSTEM,\n"
+        b"c@contoso.example,AUDIO_CONF,\n",
+    )["Location"]
+    page = admin.get(url)
+    assert page.status_code == 200 and b"rows ready" not in page.content
+    assert b"Nothing can be applied as things stand" in page.content
+    assert b"No such user" in page.content and b"Apply all" not in page.content
+    assert b"No Phone System seats left (0 of 1 assigned; this needs 2)" in page.content
     assert not Assignment.objects.exists()

@@ -255,3 +255,59 @@ def test_lots_drawn_conference_id_and_masked_sms(client_as, usage, rated):
         reader.get(reverse("usage:export_csv"), {"tab": "sms"}).streaming_content
     ).decode()
     assert "+8210••••678" in body
+
+
+# Finding 1 of issue 14: a reader asked for 0001-01-01..9999-12-30 and the page drew a bar a day
+# (3 GB and growing); 9999-12-31 overflowed into a 500 on the page and both exports.
+@pytest.mark.parametrize("end", ["9999-12-30", "9999-12-31"])
+@pytest.mark.parametrize("name", ["usage:report", "usage:export_csv", "usage:export_xlsx"])
+def test_an_unbounded_range_is_refused_naming_the_field(client_as, rated, name, end):
+    params = {"tab": "sms", "range": "custom", "start": "0001-01-01", "end": end}
+    response = client_as(Role.REPORTS).get(reverse(name), params)
+    assert response.status_code == 400
+    assert b"between 2000-01-01 and 2100-12-31" in response.content
+    body = response.content.decode()
+    assert "start" in body and "end" in body
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2025-01-01", "2026-06-30", "at most 366 days"),
+        ("2026-03-01", "2026-02-01", "must not be before the start"),
+        ("2026-02-30", "2026-03-01", "Enter a valid date"),
+    ],
+)
+def test_a_custom_range_is_checked_on_the_form(client_as, rated, start, end, message):
+    params = {"range": "custom", "start": start, "end": end}
+    for name in ("usage:report", "usage:export_csv"):
+        response = client_as(Role.REPORTS).get(reverse(name), params)
+        assert response.status_code == 400 and message in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "unit", "bars"),
+    [
+        ("2026-01-01", "2026-01-31", "day", 31),
+        ("2026-01-05", "2026-05-31", "week", 21),  # Monday 5 January to the week of 25 May
+        ("2025-01-01", "2025-12-31", "month", 12),
+        ("2024-01-01", "2024-12-31", "month", 12),  # a leap year: 366 days, still allowed
+    ],
+)
+def test_a_long_range_is_charted_by_week_or_month(client_as, rated, start, end, unit, bars):
+    params = {"range": "custom", "start": start, "end": end}
+    page = client_as(Role.REPORTS).get(reverse("usage:report"), params)
+    assert page.status_code == 200
+    chart = page.context["chart"]
+    assert (chart.unit, len(chart.bars)) == (unit, bars)
+    assert f"credit spend a {unit}" in page.content.decode()
+
+
+def test_weekly_and_monthly_bars_sum_the_days(client_as, usage):
+    today = datetime.now(UTC).date()
+    params = {"range": "custom", "start": f"{today - timedelta(days=300):%Y-%m-%d}"}
+    page = client_as(Role.REPORTS).get(reverse("usage:report"), params)
+    chart = page.context["chart"]
+    assert chart.unit == "month"
+    assert len(chart.bars) in (10, 11)
+    assert sum(b["units"] for b in chart.bars) == page.context["totals"]["units"] > 9  # tf-1's too

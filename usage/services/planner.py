@@ -102,6 +102,26 @@ def daily_series(records, start: date, end: date) -> list[tuple[date, Decimal, i
     ]
 
 
+# Past these many days a bar is a week, past the second a month: a year is 13 bars, not 366.
+DAILY_UP_TO = 62
+WEEKLY_UP_TO = 190
+
+
+def chart_series(records, start: date, end: date) -> tuple[str, list[tuple[date, Decimal, int]]]:
+    """("day" | "week" | "month", series): the daily series, summed into weeks (starting on
+    Monday) or calendar months when the range is long, each bucket named by its first day."""
+    daily = daily_series(records, start, end)
+    if len(daily) <= DAILY_UP_TO:
+        return "day", daily
+    unit = "week" if len(daily) <= WEEKLY_UP_TO else "month"
+    buckets: dict[date, tuple[Decimal, int]] = {}
+    for day, spend, units in daily:
+        key = day - timedelta(days=day.weekday()) if unit == "week" else day.replace(day=1)
+        total_spend, total_units = buckets.get(key, (Decimal(0), 0))
+        buckets[key] = (total_spend + spend, total_units + units)
+    return unit, [(key, spend, units) for key, (spend, units) in buckets.items()]
+
+
 @dataclass
 class Chart:
     width: int
@@ -110,10 +130,13 @@ class Chart:
     line: str
     max_spend: Decimal
     max_units: int
+    unit: str = "day"
 
 
-def chart(series: list[tuple[date, Decimal, int]], width: int = 720, height: int = 160) -> Chart:
-    """An SVG chart drawn on the server: bars of credit spend, a line of minutes, per day."""
+def chart(
+    series: list[tuple[date, Decimal, int]], width: int = 720, height: int = 160, unit: str = "day"
+) -> Chart:
+    """An SVG chart drawn on the server: bars of credit spend, a line of minutes, per `unit`."""
     max_spend = max((s for _d, s, _u in series), default=Decimal(0)) or Decimal(1)
     max_units = max((u for _d, _s, u in series), default=0) or 1
     step = width / max(len(series), 1)
@@ -134,4 +157,4 @@ def chart(series: list[tuple[date, Decimal, int]], width: int = 720, height: int
         points.append(
             f"{round(n * step + step / 2, 1)},{round(height - units / max_units * (height - 10), 1)}"
         )
-    return Chart(width, height, bars, " ".join(points), max_spend, max_units)
+    return Chart(width, height, bars, " ".join(points), max_spend, max_units, unit)
