@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 from credits_portal.models import Organisation
+from credits_portal.process_cache import ProcessCache
 from licensing.models import Assignment, DirectoryUser, Product
 from licensing.services import catalogue, effective_skus
 from usage.models import CallType, FundedBy, PoolUsage
@@ -45,15 +45,12 @@ def rules_now() -> Rules:
     return Rules(products, {c: frozenset(s) for c, s in covering_skus(products).items()})
 
 
-_RECENT: list[tuple[float, Rules]] = []
+_RECENT: ProcessCache[Rules] = ProcessCache("catalogue rules", cap=1, max_age=RECENT_SECONDS)
 
 
 def rules_recent() -> Rules:
     """This process's copy, at most a minute old: for authorizing calls and sizing holds."""
-    now = time.monotonic()
-    if not _RECENT or now - _RECENT[0][0] >= RECENT_SECONDS:
-        _RECENT[:] = [(now, rules_now())]
-    return _RECENT[0][1]
+    return _RECENT.get("rules", rules_now)
 
 
 def licenses_of(users: list[DirectoryUser]) -> dict[int, frozenset[str]]:
