@@ -62,7 +62,7 @@ def call_authorize(
         return refused
     rules = rating.rules_recent()
     skus = rules.held(user.skus)
-    if reason := rating.license_refusal(call_type, skus):
+    if reason := rules.license_refusal(call_type, skus):
         refused.reason = reason
         return refused
     rate = rate_for(currency, call_type, to)
@@ -72,7 +72,7 @@ def call_authorize(
     per_minute = rate.rate_per_unit
     refused.rate_per_minute = per_minute
     category = rating.category_of(call_type, user.usage_location, country_of(to))
-    beyond = rating.after_pool(organisation, skus)
+    beyond = rules.after_pool(organisation, skus)
     covered = rules.plan_covers(category, skus)
     if beyond is None and not covered:
         refused.reason = "no_credits_license"

@@ -16,11 +16,10 @@ from django.db import connection
 
 from credits_portal.models import Organisation
 from credits_portal.process_cache import ProcessCache
-from licensing.models import DirectoryUser, MinuteAllotment, Product
+from licensing.models import DirectoryUser, MinuteAllotment, Pool, Product
 from licensing.services import licensing_version
-from usage.models import PoolUsage
 
-Category = PoolUsage.Category
+Category = Pool
 
 
 def month_of(moment: datetime) -> date:
