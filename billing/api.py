@@ -12,8 +12,8 @@ from billing.models import CreditAccount, LedgerEntry
 from billing.money import quantum
 from billing.selectors import account_summary, active_lots
 from billing.services.recharge import auto_recharge_save
-from credits_portal.api import admin_auth, cursor_read, invalid
-from credits_portal.api_input import Text, cursor_encode
+from credits_portal.api import admin_auth, cursor_page
+from credits_portal.api_input import Text
 from credits_portal.audit import audit
 
 router = Router(tags=["account"], auth=admin_auth)
@@ -163,16 +163,17 @@ def _entry_id(text: str) -> int:
 @router.get("/ledger", response=LedgerOut)
 def ledger(request: HttpRequest, query: Query[LedgerQuery]):
     """Ledger entries, newest first; follow `next_cursor` for older ones."""
-    if not 1 <= query.limit <= 200:
-        raise invalid("limit", "Between 1 and 200.")
     account = _account(request)
     currency = str(account.currency)
-    entries = LedgerEntry.objects.filter(account=account).select_related("lot").order_by("-id")
-    if query.cursor:
-        entries = entries.filter(id__lt=cursor_read(query.cursor, _entry_id))
-    page = list(entries[: query.limit + 1])
-    more = len(page) > query.limit
-    page = page[: query.limit]
+    page, next_cursor = cursor_page(
+        LedgerEntry.objects.filter(account=account).select_related("lot").order_by("-id"),
+        cursor=query.cursor,
+        limit=query.limit,
+        max_limit=200,
+        parse=_entry_id,
+        after=lambda entries, pk: entries.filter(id__lt=pk),
+        position=lambda entry: f"le_{entry.pk}",
+    )
     return {
         "entries": [
             {
@@ -186,5 +187,5 @@ def ledger(request: HttpRequest, query: Query[LedgerQuery]):
             }
             for entry in page
         ],
-        "next_cursor": cursor_encode(f"le_{page[-1].pk}") if more else None,
+        "next_cursor": next_cursor,
     }

@@ -22,12 +22,12 @@ from billing.services.purchases import agreement_purchase, clean_po_number, purc
 from credits_portal.api import (
     ApiProblem,
     admin_auth,
-    cursor_read,
+    cursor_page,
     idempotency_token,
     idempotent_gateway,
     invalid,
 )
-from credits_portal.api_input import Text, cursor_encode
+from credits_portal.api_input import Text
 from credits_portal.audit import actor_of, audit
 from credits_portal.models import Organisation
 
@@ -212,16 +212,16 @@ def _invoice_number(text: str) -> int:
 @router.get("/invoices", response=InvoicesOut)
 def invoices_list(request: HttpRequest, query: Query[InvoicesQuery]):
     """The organisation's invoices, newest first; follow `next_cursor` for older ones."""
-    if not 1 <= query.limit <= 200:
-        raise invalid("limit", "Between 1 and 200.")
     account = _account(request)
-    invoices = Invoice.objects.filter(account=account).select_related("account__organisation")
-    if query.cursor:
-        invoices = invoices.filter(number__lt=cursor_read(query.cursor, _invoice_number))
-    page = list(invoices.order_by("-number")[: query.limit + 1])
-    more = len(page) > query.limit
-    page = page[: query.limit]
-    return {
-        "invoices": [invoice_out(invoice) for invoice in page],
-        "next_cursor": cursor_encode(f"inv_{page[-1].number}") if more else None,
-    }
+    page, next_cursor = cursor_page(
+        Invoice.objects.filter(account=account)
+        .select_related("account__organisation")
+        .order_by("-number"),
+        cursor=query.cursor,
+        limit=query.limit,
+        max_limit=200,
+        parse=_invoice_number,
+        after=lambda invoices, number: invoices.filter(number__lt=number),
+        position=lambda invoice: f"inv_{invoice.number}",
+    )
+    return {"invoices": [invoice_out(invoice) for invoice in page], "next_cursor": next_cursor}

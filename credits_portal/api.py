@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern
 from django.utils import timezone
@@ -30,6 +31,7 @@ from credits_portal.api_input import (
     UNICODE_MESSAGE,
     CursorInvalid,
     cursor_decode,
+    cursor_encode,
     request_problem,
     text_problem,
 )
@@ -198,6 +200,34 @@ def cursor_read(cursor: str, parse: Callable[[str], Any]) -> Any:
         return cursor_decode(cursor, parse)
     except CursorInvalid:
         raise invalid("cursor", "Not a cursor this API gave.") from None
+
+
+Row = TypeVar("Row")
+Position = TypeVar("Position")
+
+
+def cursor_page(
+    rows: QuerySet[Row],
+    *,
+    cursor: str | None,
+    limit: int,
+    max_limit: int,
+    parse: Callable[[str], Position],
+    after: Callable[[QuerySet[Row], Position], QuerySet[Row]],
+    position: Callable[[Row], str],
+) -> tuple[list[Row], str | None]:
+    """A page of `limit` of `rows` (ordered as the cursor runs) and the `next_cursor` when more
+    follow. A `limit` outside 1..`max_limit` is a 422 naming `limit`; the cursor is read with
+    `parse` (a 422 naming `cursor` for one this API did not give), `after(rows, it)` keeps what
+    follows it, and `position(row)` is the text the next cursor holds."""
+    if not 1 <= limit <= max_limit:
+        raise invalid("limit", f"Between 1 and {max_limit}.")
+    if cursor:
+        rows = after(rows, cursor_read(cursor, parse))
+    page = list(rows[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return page, cursor_encode(position(page[-1])) if more else None
 
 
 def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

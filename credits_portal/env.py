@@ -59,6 +59,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_int_list(name: str, default: list[int]) -> list[int]:
+    """A comma-separated list of whole numbers, zero or more, at least one of them."""
+    value = env_str(name)
+    if value is None or value.strip() == "":
+        return default
+    items = [item.strip() for item in value.split(",")]
+    if not all(item.isdigit() for item in items):
+        raise ImproperlyConfigured(
+            f"{name} must be whole numbers separated by commas, such as 1,6,24, not {value!r}"
+        )
+    return [int(item) for item in items]
+
+
 def env_decimal(name: str, default: str) -> Decimal:
     value = env_str(name) or default
     try:

@@ -15,7 +15,15 @@ import dj_email_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from credits_portal.env import env_bool, env_decimal, env_float, env_int, env_list, env_str
+from credits_portal.env import (
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_int_list,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -279,7 +287,7 @@ INVOICE_SELLER_ADDRESS = env_str("INVOICE_SELLER_ADDRESS", "")
 INVOICE_SELLER_TAX_ID = env_str("INVOICE_SELLER_TAX_ID", "")
 # Auto-recharge: the runaway guard, back-off after declines, and when to give up.
 RECHARGE_MAX_PER_DAY = env_int("RECHARGE_MAX_PER_DAY", 5)
-RECHARGE_RETRY_HOURS = [int(h) for h in env_list("RECHARGE_RETRY_HOURS", ["1", "6", "24"])]
+RECHARGE_RETRY_HOURS = env_int_list("RECHARGE_RETRY_HOURS", [1, 6, 24])
 RECHARGE_MAX_FAILURES = env_int("RECHARGE_MAX_FAILURES", 3)
 
 # --- Usage -----------------------------------------------------------------------------------

@@ -17,19 +17,21 @@ from django.core.cache import cache
 from django.db import transaction
 
 from credits_portal.cache import OUTAGE
+from credits_portal.process_cache import ProcessCache, also_clear
 
-_SEEN: dict[str, tuple[float, str]] = {}  # this process: key -> (read at, token)
+_SEEN: ProcessCache[str] = ProcessCache("version tokens", cap=100_000)  # key -> token
 _PENDING: set[str] = set()  # keys changed while Redis did not answer, to renew when it does
 _PENDING_LOCK = threading.Lock()
+also_clear(_PENDING.clear)
 
 
 def version_of(key: str, *, max_age: float = 0) -> str:
     """The current token; with `max_age`, one this process read at most that many seconds ago
     (for the call path, where a second's delay is worth a round trip saved)."""
-    now = time.monotonic()
-    seen = _SEEN.get(key)
-    if seen is not None and now - seen[0] < max_age:
-        return seen[1]
+    return _SEEN.get(key, lambda: _read(key), max_age=max_age)
+
+
+def _read(key: str) -> str:
     _renew_pending()
     token = cache.get(key)
     if token is None:
@@ -37,9 +39,6 @@ def version_of(key: str, *, max_age: float = 0) -> str:
         token = cache.get(key)
     if token is None:  # Redis does not answer
         token = f"no-redis:{int(time.time())}"
-    if len(_SEEN) > 100_000:
-        _SEEN.clear()
-    _SEEN[key] = (now, token)
     return token
 
 
@@ -49,7 +48,7 @@ def version_changed(key: str) -> None:
 
     def renew() -> None:
         _renew(key)
-        _SEEN.pop(key, None)
+        _SEEN.forget(key)
 
     renew()
     transaction.on_commit(renew)

@@ -11,7 +11,14 @@ class MinuteAllotmentInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["sku", "name", "sort_order"]
+    list_display = [
+        "sku",
+        "name",
+        "makes_pstn_calls",
+        "makes_conference_calls",
+        "pays_from_credits",
+        "sort_order",
+    ]
     filter_horizontal = ["includes", "requires_any"]
     inlines = [MinuteAllotmentInline]
 

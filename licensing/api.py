@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 
-from credits_portal.api import ApiProblem, admin_auth, cursor_read, idempotent, invalid
-from credits_portal.api_input import Text, cursor_encode
+from credits_portal.api import ApiProblem, admin_auth, cursor_page, idempotent
+from credits_portal.api_input import Text
 from credits_portal.audit import audit
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.models import DirectoryUser, Subscription
@@ -87,19 +87,21 @@ def _user(request: HttpRequest, upn: str) -> DirectoryUser:
 @router.get("/users", response=UsersOut)
 def users_list(request: HttpRequest, query: Query[UsersQuery]):
     """Directory users by UPN; follow `next_cursor` for more. `q` matches UPN or display name."""
-    if not 1 <= query.limit <= 500:
-        raise invalid("limit", "Between 1 and 500.")
     users = DirectoryUser.objects.filter(organisation=request.organisation).order_by("upn")
     if query.q:
         users = users.filter(upn__icontains=query.q) | users.filter(display_name__icontains=query.q)
-    if query.cursor:
-        users = users.filter(upn__gt=cursor_read(query.cursor, str))
-    page = list(users.prefetch_related("assignments__product")[: query.limit + 1])
-    more = len(page) > query.limit
-    page = page[: query.limit]
+    page, next_cursor = cursor_page(
+        users.prefetch_related("assignments__product"),
+        cursor=query.cursor,
+        limit=query.limit,
+        max_limit=500,
+        parse=str,
+        after=lambda users, upn: users.filter(upn__gt=upn),
+        position=lambda user: user.upn,
+    )
     return {
         "users": [_user_out(u, {a.product.sku for a in u.assignments.all()}) for u in page],
-        "next_cursor": cursor_encode(page[-1].upn) if more else None,
+        "next_cursor": next_cursor,
     }
 
 

@@ -13,6 +13,14 @@ from django_countries.fields import CountryField
 from credits_portal.models import Organisation
 
 
+class Pool(models.TextChoices):
+    """The minute pools a license can add to (usage counts them per month in PoolUsage)."""
+
+    DOMESTIC = "domestic", "Domestic calling"
+    INTERNATIONAL = "international", "International calling"
+    CONFERENCE = "conference_dial_out", "Conference dial-out"
+
+
 class Product(models.Model):
     """A license in the catalogue (operators edit it in Django admin)."""
 
@@ -33,6 +41,19 @@ class Product(models.Model):
         related_name="required_by",
         help_text="Assignable only with at least one of these, held directly or through a bundle.",
     )
+    # What a license does for calls (held directly or through a bundle), read by rating.
+    makes_pstn_calls = models.BooleanField(
+        default=False, help_text="Holders may call phone numbers (Phone System)."
+    )
+    makes_conference_calls = models.BooleanField(
+        default=False,
+        help_text="Holders may dial out of and into meetings (Audio Conferencing).",
+    )
+    pays_from_credits = models.BooleanField(
+        default=False,
+        help_text="Holders' calls beyond the minute pools are paid from credits, in legacy "
+        "commerce (Communications Credits).",
+    )
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -44,11 +65,6 @@ class Product(models.Model):
 
 class MinuteAllotment(models.Model):
     """Minutes each licensed user adds to the organisation's pools every calendar month."""
-
-    class Pool(models.TextChoices):
-        DOMESTIC = "domestic", "Domestic calling"
-        INTERNATIONAL = "international", "International calling"
-        CONFERENCE = "conference_dial_out", "Conference dial-out"
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="allotments")
     pool = models.CharField(max_length=20, choices=Pool.choices)

@@ -48,17 +48,11 @@ def _fast_password_hashing(settings):
 def _no_process_copies_from_another_test():
     # Each test's database is rolled back, and on_commit never runs in most of them: the rate
     # cards and pool sizes a process keeps must not outlive the test that loaded them.
-    from credits_portal import versions
+    from credits_portal import process_cache
     from credits_portal.cache import OUTAGE
-    from usage.services import authorize, pools, rates, rating
 
-    versions._SEEN.clear()
-    versions._PENDING.clear()
+    process_cache.clear_all()
     OUTAGE.answered()  # a test that made Redis unreachable leaves the next one asking it
-    rating._RECENT.clear()
-    rates._TABLES.clear()
-    pools._SIZES.clear()
-    authorize._CALLERS.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +115,4 @@ def _catalogue_present() -> None:
 
     if not Product.objects.exists():
         importlib.import_module("licensing.migrations.0002_catalogue").load(apps, None)
+        importlib.import_module("licensing.migrations.0003_call_capabilities").load(apps, None)

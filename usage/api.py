@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 from ninja.decorators import decorate_view
 
 from billing.money import quantum
-from credits_portal.api import admin_auth, cursor_read, idempotent, invalid, platform_auth
-from credits_portal.api_input import Text, cursor_encode
+from credits_portal.api import admin_auth, cursor_page, idempotent, invalid, platform_auth
+from credits_portal.api_input import Text
 from licensing.exceptions import LicensingError
 from licensing.validation import clean_phone
 from usage.models import UsageRecord
@@ -138,11 +139,14 @@ def _record_position(text: str) -> tuple[datetime, int]:
     return started_at, number
 
 
+def _records_after(records: QuerySet, position: tuple[datetime, int]) -> QuerySet:
+    stamp, pk = position
+    return records.filter(started_at__lte=stamp).exclude(started_at=stamp, id__gte=pk)
+
+
 @router.get("/usage/records", response=RecordsPage, auth=admin_auth, by_alias=True)
 def records_list(request: HttpRequest, query: Query[RecordsQuery]):
     """Rated records, newest first; `from`/`to` are UTC dates (inclusive)."""
-    if not 1 <= query.limit <= 1000:
-        raise invalid("limit", "Between 1 and 1000.")
     records = UsageRecord.objects.filter(organisation=request.organisation).select_related("user")
     if query.kind:
         records = records.filter(kind=query.kind)
@@ -156,14 +160,15 @@ def records_list(request: HttpRequest, query: Query[RecordsQuery]):
         records = records.filter(type=query.type)
     if query.funded_by:
         records = records.filter(funded_by=query.funded_by)
-    records = records.order_by("-started_at", "-id")
-    if query.cursor:
-        stamp, pk = cursor_read(query.cursor, _record_position)
-        records = records.filter(started_at__lte=stamp).exclude(started_at=stamp, id__gte=pk)
-    page = list(records[: query.limit + 1])
-    more = len(page) > query.limit
-    page = page[: query.limit]
-    last = page[-1] if page else None
+    page, next_cursor = cursor_page(
+        records.order_by("-started_at", "-id"),
+        cursor=query.cursor,
+        limit=query.limit,
+        max_limit=1000,
+        parse=_record_position,
+        after=_records_after,
+        position=lambda r: f"{r.started_at.isoformat()}|{r.pk}",
+    )
     return {
         "records": [
             {
@@ -186,7 +191,5 @@ def records_list(request: HttpRequest, query: Query[RecordsQuery]):
             }
             for r in page
         ],
-        "next_cursor": (
-            cursor_encode(f"{last.started_at.isoformat()}|{last.pk}") if more and last else None
-        ),
+        "next_cursor": next_cursor,
     }

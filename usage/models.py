@@ -11,7 +11,7 @@ from django.utils import timezone
 from djmoney.models.fields import CurrencyField
 
 from credits_portal.models import Organisation
-from licensing.models import DirectoryUser
+from licensing.models import DirectoryUser, Pool
 
 RATE = {"max_digits": 12, "decimal_places": 4}
 AMOUNT = {"max_digits": 18, "decimal_places": 4}
@@ -70,10 +70,7 @@ class PoolUsage(models.Model):
     held now, so removing one can leave used + held above it until the month ends.
     """
 
-    class Category(models.TextChoices):
-        DOMESTIC = "domestic", "Domestic calling"
-        INTERNATIONAL = "international", "International calling"
-        CONFERENCE = "conference_dial_out", "Conference dial-out"
+    Category = Pool  # the catalogue's pools: one definition, in licensing
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     month = models.DateField(help_text="The first day of the month.")

@@ -35,6 +35,18 @@ from credits_portal.tenancy import require_capability
 LEDGER_PAGE_SIZE = 25
 
 
+def recharge_terms() -> dict[str, object]:
+    """What the auto-recharge help text states, from the settings that decide it."""
+    hours = [str(h) for h in settings.RECHARGE_RETRY_HOURS]
+    retry = ", ".join(hours[:-1]) + " and " + hours[-1] if len(hours) > 1 else hours[0]
+    retry += " hour" if hours == ["1"] else " hours"
+    return {
+        "max_per_day": settings.RECHARGE_MAX_PER_DAY,
+        "retry_hours": retry,
+        "max_failures": settings.RECHARGE_MAX_FAILURES,
+    }
+
+
 @require_GET
 @require_capability(Capability.BILLING_VIEW)
 def credits(request: HttpRequest) -> HttpResponse:
@@ -64,7 +76,7 @@ def credits(request: HttpRequest) -> HttpResponse:
             ),
             "recharge_state": recharge_due(account),
             "recharges": account.recharges.select_related("lot__invoice")[:20],
-            "max_per_day": settings.RECHARGE_MAX_PER_DAY,
+            **recharge_terms(),
             "panels": render_slot("credits", request),
         },
     )
@@ -209,7 +221,7 @@ def _recharge_settings_post(
     return render(
         request,
         "billing/auto_recharge_form.html",
-        {"form": form, "account": account, "max_per_day": settings.RECHARGE_MAX_PER_DAY},
+        {"form": form, "account": account, **recharge_terms()},
     )
 
 
@@ -285,7 +297,7 @@ def _ask(request: HttpRequest, account, preview: Preview, *, changed: bool) -> H
                 currency,
             ),
             "max_amount": format_money(settings.PURCHASE_MAX_AMOUNT, currency),
-            "max_per_day": settings.RECHARGE_MAX_PER_DAY,
+            **recharge_terms(),
             "confirmation": signing.dumps(
                 _confirmation_of(request, account, preview), salt=CONFIRM_SALT
             ),

@@ -14,6 +14,22 @@ from tests.stripe_helpers import NEEDS_AUTHENTICATION
 pytestmark = pytest.mark.django_db
 
 
+def test_the_help_text_states_the_configured_recharge_terms(client_as, org, settings):
+    settings.RECHARGE_MAX_PER_DAY = 7
+    settings.RECHARGE_RETRY_HOURS = [2, 12]
+    settings.RECHARGE_MAX_FAILURES = 4
+    client = client_as(Role.BILLING)
+    page = client.get(reverse("billing:credits"))
+    refused = client.post(
+        reverse("billing:auto_recharge"), {"enabled": "on", "trigger_amount": "x"}
+    )
+    for text in (page.content.decode(), refused.content.decode()):
+        assert "At most 7 recharges run in 24 hours" in text
+        assert "retried after 2 and 12 hours" in text and "or 4 in a row" in text
+    settings.RECHARGE_RETRY_HOURS = [1]
+    assert "retried after 1 hour;" in client.get(reverse("billing:credits")).content.decode()
+
+
 def test_turn_on_from_the_page_and_see_the_recharge(client_as, org):
     save_card(org)
     client = client_as(Role.BILLING)

@@ -149,3 +149,41 @@ def test_no_session_needed_and_no_csrf_for_keys(org):
 def test_a_key_with_hostile_characters_is_401(client, org, header):
     make_api_key(org)
     assert_problem(client.get(URL, HTTP_AUTHORIZATION=header), 401)
+
+
+def test_cursor_page_walks_every_row_once_and_refuses_a_bad_limit_or_cursor():
+    from django.contrib.auth import get_user_model
+
+    from credits_portal.api import ApiProblem, cursor_page
+    from credits_portal.api_input import cursor_encode
+
+    User = get_user_model()
+    names = [f"walker-{n:02}@example.com" for n in range(7)]
+    User.objects.bulk_create([User(email=name) for name in names])
+    rows = User.objects.filter(email__startswith="walker-").order_by("email")
+
+    def page(cursor, limit=3):
+        return cursor_page(
+            rows,
+            cursor=cursor,
+            limit=limit,
+            max_limit=5,
+            parse=str,
+            after=lambda users, name: users.filter(email__gt=name),
+            position=lambda user: user.email,
+        )
+
+    seen, cursor = [], None
+    while True:
+        users, cursor = page(cursor)
+        seen += [u.email for u in users]
+        if cursor is None:
+            break
+    assert seen == names
+    for limit in (0, 6):
+        with pytest.raises(ApiProblem) as refused:
+            page(None, limit)
+        assert refused.value.kwargs["errors"] == {"limit": ["Between 1 and 5."]}
+    with pytest.raises(ApiProblem) as refused:
+        page(cursor_encode("walker\x00"))  # not text a cursor of ours holds
+    assert list(refused.value.kwargs["errors"]) == ["cursor"]

@@ -103,5 +103,20 @@ def test_a_bad_boolean_names_the_variable():
     assert "DEBUG must be one of" in result.stderr
 
 
+def test_a_bad_retry_hours_list_names_the_variable():
+    result = _manage("check", RECHARGE_RETRY_HOURS="1,six,24")
+    assert result.returncode != 0
+    assert "RECHARGE_RETRY_HOURS must be whole numbers" in result.stderr
+
+
+def test_retry_hours_are_read_as_whole_numbers(monkeypatch):
+    from credits_portal.env import env_int_list
+
+    monkeypatch.setenv("RECHARGE_RETRY_HOURS", " 2, 12 ")
+    assert env_int_list("RECHARGE_RETRY_HOURS", [1]) == [2, 12]
+    monkeypatch.delenv("RECHARGE_RETRY_HOURS")
+    assert env_int_list("RECHARGE_RETRY_HOURS", [1, 6, 24]) == [1, 6, 24]
+
+
 def test_static_files_are_served_by_whitenoise():
     assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE

@@ -223,3 +223,21 @@ def test_the_pools_show_on_communications_credits(client_as, person, rated):
     person("ana", "GB", "PHONE_SYSTEM", "CALLING_DOMESTIC")
     page = client_as("billing").get(reverse("billing:credits")).content.decode()
     assert "Plan minutes," in page and "Domestic calling (GB)" in page and ">1200<" in page
+
+
+def test_what_a_license_does_for_calls_is_the_catalogue_s_data(platform, person, rated):
+    from licensing.models import Pool, Product
+    from usage.services import rating
+
+    assert PoolUsage.Category is Pool  # one definition of the pools, in the catalogue
+    person("ana", "GB", "PHONE_SYSTEM", "CALLING_PAYG")
+    grant(rated, "10.00")
+    assert ask(platform, "ana@contoso.example")["reason"] == "no_credits_license"
+    # An operator makes the pay-as-you-go plan pay from credits, and Phone System no longer call.
+    Product.objects.filter(sku="CALLING_PAYG").update(pays_from_credits=True)
+    rating._RECENT.clear()  # the call path's minute-old copy of the catalogue
+    body = ask(platform, "ana@contoso.example")
+    assert body["allowed"] and body["funded_by"] == "credits"
+    Product.objects.filter(sku="PHONE_SYSTEM").update(makes_pstn_calls=False)
+    rating._RECENT.clear()
+    assert ask(platform, "ana@contoso.example")["reason"] == "no_license"

@@ -27,6 +27,7 @@ from billing.services.reservations import (
     reservation_open_if_available,
 )
 from credits_portal.models import Organisation
+from credits_portal.process_cache import ProcessCache
 from licensing.selectors import Holder, holder_of
 from licensing.services import licensing_version
 from usage.models import FundedBy, PoolUsage
@@ -61,7 +62,7 @@ def call_authorize(
         return refused
     rules = rating.rules_recent()
     skus = rules.held(user.skus)
-    if reason := rating.license_refusal(call_type, skus):
+    if reason := rules.license_refusal(call_type, skus):
         refused.reason = reason
         return refused
     rate = rate_for(currency, call_type, to)
@@ -71,7 +72,7 @@ def call_authorize(
     per_minute = rate.rate_per_unit
     refused.rate_per_minute = per_minute
     category = rating.category_of(call_type, user.usage_location, country_of(to))
-    beyond = rating.after_pool(organisation, skus)
+    beyond = rules.after_pool(organisation, skus)
     covered = rules.plan_covers(category, skus)
     if beyond is None and not covered:
         refused.reason = "no_credits_license"
@@ -110,21 +111,19 @@ def _minutes_held(call: _Call, category: str, beyond: str | None) -> int:
     )
 
 
-_CALLERS: dict[tuple[int, str, str], Holder | None] = {}  # this process's copy
-_UNSEEN = object()
+# This process's copy of each caller, under their organisation's licensing version.
+_CALLERS: ProcessCache[Holder | None] = ProcessCache("callers", cap=100_000)
 
 
 def _caller(organisation_id: int, upn: str) -> Holder | None:
     """The caller and their licenses under the organisation's licensing version as read at most
     a second ago: a change reaches authorization within that second (ingest reads them itself)."""
     upn = upn.strip().lower()
-    key = (organisation_id, licensing_version(organisation_id, max_age=1.0), upn)
-    caller = _CALLERS.get(key, _UNSEEN)
-    if caller is _UNSEEN:
-        if len(_CALLERS) > 100_000:  # callers of old versions are never asked again
-            _CALLERS.clear()
-        caller = _CALLERS[key] = holder_of(organisation_id=organisation_id, upn=upn)
-    return caller
+    return _CALLERS.get(
+        (organisation_id, upn),
+        lambda: holder_of(organisation_id=organisation_id, upn=upn),
+        version=licensing_version(organisation_id, max_age=1.0),
+    )
 
 
 @dataclass

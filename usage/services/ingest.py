@@ -465,7 +465,7 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
     rest = units - plan
     funded_by = FundedBy.PLAN_MINUTES
     if rest:
-        beyond = rating.after_pool(organisation, skus)
+        beyond = rules.after_pool(organisation, skus)
         if beyond is None and authorized:
             # An authorized call happened: what its holds do not cover is charged, into debt.
             beyond, capability = FundedBy.CREDITS, "AUTHORIZATION"
@@ -474,8 +474,10 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
                 "no_credits_license: beyond the plan minutes and no Communications Credits"
             )
         funded_by = beyond
-        if capability != "AUTHORIZATION":
-            capability = "COMMS_CREDITS" if beyond == FundedBy.CREDITS else capability or "OVERAGE"
+        if capability != "AUTHORIZATION" and beyond == FundedBy.CREDITS:
+            capability = rules.credits_license(skus)  # the license that pays from credits
+        elif capability != "AUTHORIZATION":
+            capability = capability or "OVERAGE"
     # Rated: from here on, the record takes what it uses.
     if authorized:
         batch.authorized.discard(item.authorization)  # one record per authorization

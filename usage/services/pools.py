@@ -15,11 +15,11 @@ from django.core.cache import cache
 from django.db import connection
 
 from credits_portal.models import Organisation
-from licensing.models import DirectoryUser, MinuteAllotment, Product
+from credits_portal.process_cache import ProcessCache
+from licensing.models import DirectoryUser, MinuteAllotment, Pool, Product
 from licensing.services import licensing_version
-from usage.models import PoolUsage
 
-Category = PoolUsage.Category
+Category = Pool
 
 
 def month_of(moment: datetime) -> date:
@@ -46,8 +46,11 @@ def covering_skus(products: dict[str, Product]) -> dict[str, set[str]]:
     return covering
 
 
-_SIZES: dict[str, tuple[float, int]] = {}  # this process's copy: (counted at, minutes)
 SIZE_SECONDS = 60  # catalogue edits (minute allotments) reach the cached sizes within this
+# This process's copy of what processes share in Redis: (counted at, minutes), as old as its count.
+_SIZES: ProcessCache[tuple[float, int]] = ProcessCache(
+    "pool sizes", cap=10_000, max_age=SIZE_SECONDS, stamp=lambda kept: kept[0]
+)
 
 
 def pool_size(organisation: Organisation, category: str, country: str = "") -> int:
@@ -55,22 +58,17 @@ def pool_size(organisation: Organisation, category: str, country: str = "") -> i
     cached under the licensing version (new whenever licenses or users change, read at most a
     second ago), for at most a minute. Ingest, which charges, counts with `pool_size_now`."""
     version = licensing_version(organisation.pk, max_age=1.0)
-    key = f"pool-size:{organisation.pk}:{version}:{category}:{country}"
-    now = time.time()
 
-    def fresh(kept) -> bool:  # (counted at, minutes): a copy is as old as its count
-        return kept is not None and now - kept[0] < SIZE_SECONDS
-
-    kept = _SIZES.get(key)
-    if not fresh(kept):
+    def shared() -> tuple[float, int]:
+        key = f"pool-size:{organisation.pk}:{version}:{category}:{country}"
+        now = time.time()
         kept = cache.get(key)
-    if not fresh(kept):
-        kept = (now, pool_size_now(organisation, category, country))
-        cache.set(key, kept, SIZE_SECONDS)
-    if len(_SIZES) > 10_000:  # sizes of old versions are never asked again
-        _SIZES.clear()
-    _SIZES[key] = kept
-    return kept[1]
+        if kept is None or now - kept[0] >= SIZE_SECONDS:
+            kept = (now, pool_size_now(organisation, category, country))
+            cache.set(key, kept, SIZE_SECONDS)
+        return kept
+
+    return _SIZES.get((organisation.pk, category, country), shared, version=version)[1]
 
 
 def pool_size_now(organisation: Organisation, category: str, country: str = "") -> int:

@@ -10,6 +10,7 @@ from functools import lru_cache
 import phonenumbers
 from django.db import transaction
 
+from credits_portal.process_cache import ProcessCache
 from credits_portal.versions import version_changed, version_of
 from usage.models import CallType, Rate
 
@@ -51,8 +52,8 @@ class RateTable:
         return None
 
 
-# Authorization's copy of each currency's card, in this process: (version, table).
-_TABLES: dict[str, tuple[str, RateTable]] = {}
+# Authorization's copy of each currency's card, in this process, under the card's version.
+_TABLES: ProcessCache[RateTable] = ProcessCache("rate cards", cap=1_000)
 
 
 def _version_key(currency: str) -> str:
@@ -64,10 +65,8 @@ def rate_for(currency: str, call_type: str, number: str) -> Rate | None:
     sizes the call and its hold; ingest, which charges, reads the card itself). From a copy
     kept in this process, of the card's version as read at most a second ago."""
     version = version_of(_version_key(currency), max_age=1.0)
-    kept = _TABLES.get(currency)
-    if kept is None or kept[0] != version:
-        kept = _TABLES[currency] = (version, RateTable(currency))
-    return kept[1].find(call_type, number)
+    table = _TABLES.get(currency, lambda: RateTable(currency), version=version)
+    return table.find(call_type, number)
 
 
 def rate_card_changed(currency: str) -> None:

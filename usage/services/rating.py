@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 from credits_portal.models import Organisation
-from licensing.models import Assignment, DirectoryUser, Product
+from credits_portal.process_cache import ProcessCache
+from licensing.models import Assignment, DirectoryUser, Pool, Product
 from licensing.services import catalogue, effective_skus
-from usage.models import CallType, FundedBy, PoolUsage
+from usage.models import CallType, FundedBy
 from usage.services.pools import covering_skus
 
-Category = PoolUsage.Category
+Category = Pool
 RECENT_SECONDS = 60  # how old the call path's copy of the catalogue may be
 
 
@@ -24,6 +24,18 @@ class Rules:
     products: dict[str, Product]
     covering: dict[str, frozenset[str]]
     _held: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
+    # The licenses that do each thing for calls (Product's flags).
+    pstn: frozenset[str] = field(init=False)
+    conference: frozenset[str] = field(init=False)
+    credits: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        def having(flag: str) -> frozenset[str]:
+            return frozenset(sku for sku, p in self.products.items() if getattr(p, flag))
+
+        self.pstn = having("makes_pstn_calls")
+        self.conference = having("makes_conference_calls")
+        self.credits = having("pays_from_credits")
 
     def held(self, skus: frozenset[str]) -> frozenset[str]:
         """What these assigned SKUs amount to, bundles expanded."""
@@ -38,6 +50,23 @@ class Rules:
         held = sorted(skus & self.covering[category])
         return held[0] if held else ""
 
+    def license_refusal(self, call_type: str, skus: frozenset[str]) -> str | None:
+        """`no_license` when the user holds nothing that makes this kind of call at all."""
+        conference = call_type in (CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN)
+        return None if skus & (self.conference if conference else self.pstn) else "no_license"
+
+    def after_pool(self, organisation: Organisation, skus: frozenset[str]) -> str | None:
+        """What pays beyond the pool: credits (legacy commerce with a license that pays from
+        them), overage (new commerce), or nothing."""
+        if organisation.commerce == Organisation.Commerce.NEW:
+            return FundedBy.OVERAGE
+        return FundedBy.CREDITS if skus & self.credits else None
+
+    def credits_license(self, skus: frozenset[str]) -> str:
+        """The license that pays from credits, for the record's capability."""
+        held = sorted(skus & self.credits)
+        return held[0] if held else ""
+
 
 def rules_now() -> Rules:
     """From the database now: what ingest, which charges, rates with."""
@@ -45,15 +74,12 @@ def rules_now() -> Rules:
     return Rules(products, {c: frozenset(s) for c, s in covering_skus(products).items()})
 
 
-_RECENT: list[tuple[float, Rules]] = []
+_RECENT: ProcessCache[Rules] = ProcessCache("catalogue rules", cap=1, max_age=RECENT_SECONDS)
 
 
 def rules_recent() -> Rules:
     """This process's copy, at most a minute old: for authorizing calls and sizing holds."""
-    now = time.monotonic()
-    if not _RECENT or now - _RECENT[0][0] >= RECENT_SECONDS:
-        _RECENT[:] = [(now, rules_now())]
-    return _RECENT[0][1]
+    return _RECENT.get("rules", rules_now)
 
 
 def licenses_of(users: list[DirectoryUser]) -> dict[int, frozenset[str]]:
@@ -77,24 +103,6 @@ def category_of(call_type: str, user_country: str, to_country: str) -> str | Non
     if call_type == CallType.CONFERENCE_DIAL_OUT:
         return Category.CONFERENCE
     return None  # toll-free dial-in and SMS are never covered by a pool
-
-
-def license_refusal(call_type: str, skus: set[str]) -> str | None:
-    """`no_license` when the user holds nothing that makes this kind of call at all."""
-    needs = (
-        "AUDIO_CONF"
-        if call_type in (CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN)
-        else "PHONE_SYSTEM"
-    )
-    return None if needs in skus else "no_license"
-
-
-def after_pool(organisation: Organisation, skus: set[str]) -> str | None:
-    """What pays beyond the pool: credits (legacy commerce with the license), overage (new
-    commerce), or nothing."""
-    if organisation.commerce == Organisation.Commerce.NEW:
-        return FundedBy.OVERAGE
-    return FundedBy.CREDITS if "COMMS_CREDITS" in skus else None
 
 
 def billed_units(kind: str, duration_seconds: int) -> int:
