@@ -14,7 +14,7 @@ from billing.models import Reservation
 from billing.services.verify import ledger_verify
 from billing.tasks import release_reservations
 from licensing.services import Change, license_change
-from tests.builders import account_of, grant
+from tests.builders import account_of, demo_rate_card, grant, licensed_user
 from tests.processes import at_once
 from usage.models import MinuteHold, PoolUsage, UsageRecord
 from usage.services.authorize import Decision, call_authorize
@@ -171,18 +171,8 @@ def test_a_full_pool_refuses_a_user_without_credits(person, rated):
 
 
 def test_new_commerce_holds_pool_minutes_and_overage_beyond(client, newco):
-    from tests.builders import make_user
-    from tests.usage.conftest import DEMO_CARD
-    from usage.services.rates import rate_card_load
-
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
-    nia = make_user(newco, "nia@newco.example", country="US")
-    license_change(
-        organisation=newco,
-        changes=[Change(nia, {"PHONE_SYSTEM", "CALLING_DOMESTIC"})],
-        actor="t",
-        source="t",
-    )
+    demo_rate_card()
+    licensed_user(newco, "nia@newco.example", "US", "PHONE_SYSTEM", "CALLING_DOMESTIC")
     PoolUsage.objects.create(
         organisation=newco,
         month=month_of(datetime.now(UTC)),
