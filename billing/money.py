@@ -75,10 +75,6 @@ def from_minor_units(units: int, currency: str) -> Decimal:
     return Decimal(units).scaleb(-minor_digits(currency)).quantize(quantum(currency))
 
 
-def money(amount: Decimal, currency: str) -> Money:
-    return Money(amount.quantize(quantum(currency)), str(currency))
-
-
 def format_money(amount: Decimal, currency: str) -> str:
     """`1,234.50 USD`: unambiguous in every locale the portal is read in."""
     digits = minor_digits(currency)

@@ -1,9 +1,22 @@
+from decimal import Decimal
+
 from django.dispatch import receiver
 
-from billing.services.ledger import account_open
+from billing.models import CreditAccount
+from billing.services.ledger import account_open, debited
+from billing.services.notifications import notify_later
+from billing.services.recharge import recharge_enqueue
 from credits_portal.signals import organisation_created
 
 
 @receiver(organisation_created)
 def open_credit_account(sender, organisation, **kwargs) -> None:
     account_open(organisation=organisation)
+
+
+@receiver(debited)
+def after_debit(sender, account: CreditAccount, balance_before: Decimal, **kwargs) -> None:
+    """Queued for after the commit: a recharge when below the trigger, an email on reaching zero."""
+    recharge_enqueue(account)
+    if balance_before > 0 >= account.balance:
+        notify_later(account=account, kind="balance_zero", balance=str(account.balance))

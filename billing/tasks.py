@@ -8,6 +8,7 @@ from billing.services.expiry_notice import expiring_funds_notify
 from billing.services.ledger import funds_expire
 from billing.services.notifications import notify_send
 from billing.services.recharge import RECHARGE_TIME_LIMIT, recharge_run, recharge_sweep
+from billing.services.reservations import reservations_release_expired
 
 
 @shared_task(time_limit=900, acks_late=True)
@@ -27,6 +28,12 @@ def recharge_account(account_id: int) -> str | None:
 @shared_task(time_limit=900, acks_late=True)
 def sweep_recharges() -> int:
     return recharge_sweep()
+
+
+@shared_task(time_limit=60, acks_late=True)
+def release_reservations() -> int:
+    """Every minute: credit reservations past their expiry stop holding funds (one statement)."""
+    return reservations_release_expired()
 
 
 @shared_task(time_limit=600, acks_late=True)

@@ -29,8 +29,13 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.notify_expiring_funds",
         "schedule": crontab(minute=30, hour=8),
     },
+    # Expired authorizations give back what they held: credit reservations and minute holds.
     "release-reservations": {
-        "task": "usage.tasks.release_reservations",
+        "task": "billing.tasks.release_reservations",
+        "schedule": 60.0,
+    },
+    "release-holds": {
+        "task": "usage.tasks.release_holds",
         "schedule": 60.0,
     },
     "invoice-overage": {

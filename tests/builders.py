@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from credits_portal import services
 from credits_portal.models import Organisation, User
 from credits_portal.permissions import Role
 
 PASSWORD = "Correct-Horse-Battery-9"
+# Every SKU of the catalogue: seats of each let a test assign any combination.
+EVERY_SKU = (
+    "AUDIO_CONF",
+    "PHONE_SYSTEM",
+    "CALLING_DOMESTIC",
+    "CALLING_INTL",
+    "CALLING_PAYG",
+    "COMMS_CREDITS",
+    "E5",
+)
+DEMO_RATE_CARD = Path(__file__).resolve().parent.parent / "usage" / "data" / "demo_rate_card.csv"
 _seq = itertools.count(1)
 
 
@@ -71,3 +83,26 @@ def seats(organisation: Organisation, **counts: int) -> None:
 
     for sku, count in counts.items():
         seats_add(organisation=organisation, sku=sku, count=count)
+
+
+def seats_of_every_sku(organisation: Organisation, count: int) -> None:
+    seats(organisation, **dict.fromkeys(EVERY_SKU, count))
+
+
+def licensed_user(organisation: Organisation, upn: str, country: str, *skus: str):
+    """A directory user of `country` holding `skus`, assigned through the licensing service."""
+    from licensing.services import Change, license_change
+
+    user = make_user(organisation, upn, country=country)
+    if skus:
+        license_change(
+            organisation=organisation, changes=[Change(user, set(skus))], actor="t", source="t"
+        )
+    return user
+
+
+def demo_rate_card(currency: str = "USD") -> None:
+    """The demo rate card (usage/data/demo_rate_card.csv) as `currency`'s card."""
+    from usage.services.rates import rate_card_load
+
+    rate_card_load(currency=currency, text=DEMO_RATE_CARD.read_text())

@@ -30,8 +30,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.builders import grant, make_api_key, make_org, make_user, seats
-from tests.usage.conftest import DEMO_CARD
+from tests.builders import demo_rate_card, grant, make_api_key, make_org, make_user, seats
 
 CHECKS = [
     not_a_server_error,
@@ -105,10 +104,8 @@ def mutated(value: Any, data: st.DataObject, strategy: st.SearchStrategy) -> Any
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_api_survives_hostile_strings_and_conforms_to_its_schema():
-    from usage.services.rates import rate_card_load
-
     org = make_org("fuzz", name="Fuzz")
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
+    demo_rate_card()
     seats(org, PHONE_SYSTEM=5, COMMS_CREDITS=5)
     make_user(org, "ana@fuzz.example")
     grant(org, "100")

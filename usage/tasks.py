@@ -1,15 +1,14 @@
 from celery import shared_task
 
-from billing.services.reservations import reservations_release_expired
 from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
 
 
 @shared_task(time_limit=60, acks_late=True)
-def release_reservations() -> int:
-    """Every minute: expired credit reservations and expired minute holds (two statements)."""
-    return reservations_release_expired() + holds_release_expired()
+def release_holds() -> int:
+    """Every minute: minute holds past their expiry go back to the pool (one statement)."""
+    return holds_release_expired()
 
 
 @shared_task(time_limit=900, acks_late=True)

@@ -16,7 +16,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from billing.gateway import (
+from billing.gateway.base import (
     BadSignature,
     CardError,
     ConnectionFailed,

@@ -79,12 +79,7 @@ def card_save_from_setup(*, account: CreditAccount, setup_intent_id: str) -> Car
     method = gw.card_retrieve(setup.payment_method)
     if method.customer != customer:
         method = gw.card_attach(method.id, customer=customer)
-    card = _card_replace(account=account, method=method)
-    # A new card is what a suspended auto-recharge waits for.
-    from billing.services.recharge import recharge_resume
-
-    recharge_resume(account=account)
-    return card
+    return _card_replace(account=account, method=method)
 
 
 def _card_replace(*, account: CreditAccount, method: GatewayCard) -> Card:

@@ -22,7 +22,3 @@ def billing_contact_add(
 
 def billing_contact_remove(*, contact: BillingContact) -> None:
     contact.delete()
-
-
-def billing_contact_emails(organisation: Organisation) -> list[str]:
-    return list(organisation.billing_contacts.values_list("email", flat=True))

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from billing.exceptions import BillingError
@@ -246,14 +247,14 @@ def funds_debit(
         return Debit(entries, account.balance, left)
 
 
-def _after_debit(account: CreditAccount, balance_before: Decimal) -> None:
-    """Queued for after the commit: a recharge when below the trigger, an email on reaching zero."""
-    from billing.services.notifications import notify_later
-    from billing.services.recharge import recharge_enqueue
+# Sent after a debit is written, inside its transaction and under the account's lock: the
+# ledger only announces; the app wires what follows (billing.signals: a recharge when below the
+# trigger, an email on reaching zero), so the foundation imports nothing above it.
+debited = Signal()
 
-    recharge_enqueue(account)
-    if balance_before > 0 >= account.balance:
-        notify_later(account=account, kind="balance_zero", balance=str(account.balance))
+
+def _after_debit(account: CreditAccount, balance_before: Decimal) -> None:
+    debited.send(sender=CreditAccount, account=account, balance_before=balance_before)
 
 
 _EXPIRE_SQL = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from billing.models import CreditAccount
 from credits_portal.celery import enqueue_on_commit
@@ -38,6 +39,11 @@ def recipients(account: CreditAccount) -> list[str]:
     return []
 
 
+def site_url(viewname: str, **kwargs) -> str:
+    """A link for an email: the portal's address (`SITE_URL`) and the page's reversed path."""
+    return settings.SITE_URL + reverse(viewname, kwargs=kwargs or None)
+
+
 def notify_send(*, account: CreditAccount, kind: str, context: dict) -> int:
     """Render and send one notification now; the number of recipients it went to."""
     if kind not in KINDS:
@@ -48,8 +54,7 @@ def notify_send(*, account: CreditAccount, kind: str, context: dict) -> int:
     context = {
         **context,
         "organisation": account.organisation.name,
-        "portal_url": settings.SITE_URL,
-        "credits_url": f"{settings.SITE_URL}/billing/credits/",
+        "credits_url": site_url("billing:credits"),
     }
     subject = " ".join(render_to_string(f"billing/email/{kind}_subject.txt", context).split())
     message = EmailMultiAlternatives(

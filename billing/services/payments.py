@@ -33,7 +33,7 @@ from billing.models import (
 from billing.money import format_money, to_minor_units
 from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account, lot_add
-from billing.services.notifications import notify_later
+from billing.services.notifications import notify_later, site_url
 from billing.services.purchases import CREDITS_LINE
 
 log = logging.getLogger(__name__)
@@ -237,6 +237,6 @@ def _mark_succeeded(row: Row, account: CreditAccount, lot: FundLot) -> None:
         amount=format_money(row.amount, currency),
         balance=format_money(account.balance, currency),
         invoice=invoice.display_number if invoice else "",
-        invoice_url=f"/billing/invoices/{invoice.code}/" if invoice else "",
+        invoice_url=site_url("billing:invoice", code=invoice.code) if invoice else "",
         note=row.note,
     )

@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.exceptions import BillingError
 from billing.models import CreditAccount, EnterpriseAgreement, FundLot, LedgerEntry
 from billing.money import format_money, parse_amount
-from billing.services.agreements import agreement_active, agreement_invoice_issue
+from billing.services.agreements import agreement_invoice_issue
 from billing.services.ledger import lot_add
 
 PO_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./_#-]{0,49}$")
@@ -116,23 +116,3 @@ def funds_grant(
         actor=actor,
         description="Granted by an operator",
     )
-
-
-def recharge_method_set(*, account: CreditAccount, agreement: EnterpriseAgreement | None) -> None:
-    """Auto-recharge pays with the saved card (None) or is invoiced against `agreement`, which
-    must be one an operator registered; choosing it lifts a suspension (e.g. its credit limit)."""
-    if agreement is not None:
-        agreement = agreement_active(account=account, agreement=agreement)
-    with transaction.atomic():
-        locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
-        locked.recharge_method = (
-            CreditAccount.RechargeMethod.AGREEMENT
-            if agreement
-            else CreditAccount.RechargeMethod.CARD
-        )
-        locked.recharge_agreement = agreement
-        locked.save(update_fields=["recharge_method", "recharge_agreement"])
-    if agreement is not None:
-        from billing.services.recharge import recharge_resume
-
-        recharge_resume(account=account)

@@ -25,11 +25,11 @@ from django.utils import timezone
 from billing import gateway
 from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
 from billing.gateway import GatewayPayment, PaymentStatus
-from billing.models import Card, CreditAccount, Invoice, RechargeAttempt
+from billing.models import Card, CreditAccount, EnterpriseAgreement, Invoice, RechargeAttempt
 from billing.money import format_money, parse_amount, to_minor_units
 from billing.services import payments
-from billing.services.agreements import agreement_invoice_issue
-from billing.services.cards import card_current, customer_ensure
+from billing.services.agreements import agreement_active, agreement_invoice_issue
+from billing.services.cards import card_current, card_save_from_setup, customer_ensure
 from billing.services.ledger import lock_account
 from billing.services.notifications import notify_later
 from billing.services.purchases import purchase_amount
@@ -214,6 +214,31 @@ def recharge_resume(*, account: CreditAccount) -> None:
         recharge_failures=0,
         recharge_retry_after=None,
     )
+
+
+def recharge_card_save(*, account: CreditAccount, setup_intent_id: str) -> Card:
+    """Save the card a confirmed setup intent holds; a new card lifts a suspended auto-recharge."""
+    card = card_save_from_setup(account=account, setup_intent_id=setup_intent_id)
+    recharge_resume(account=account)
+    return card
+
+
+def recharge_method_set(*, account: CreditAccount, agreement: EnterpriseAgreement | None) -> None:
+    """Auto-recharge pays with the saved card (None) or is invoiced against `agreement`, which
+    must be one an operator registered; choosing it lifts a suspension (e.g. its credit limit)."""
+    if agreement is not None:
+        agreement = agreement_active(account=account, agreement=agreement)
+    with transaction.atomic():
+        locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
+        locked.recharge_method = (
+            CreditAccount.RechargeMethod.AGREEMENT
+            if agreement
+            else CreditAccount.RechargeMethod.CARD
+        )
+        locked.recharge_agreement = agreement
+        locked.save(update_fields=["recharge_method", "recharge_agreement"])
+    if agreement is not None:
+        recharge_resume(account=account)
 
 
 # --- When one is due ---------------------------------------------------------------------------

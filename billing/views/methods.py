@@ -15,7 +15,8 @@ from billing.forms import AgreementRequestForm, RechargeMethodForm
 from billing.models import EnterpriseAgreement
 from billing.services import cards
 from billing.services.agreements import agreement_request, agreement_unpaid
-from billing.services.purchases import agreement_remove, recharge_method_set
+from billing.services.purchases import agreement_remove
+from billing.services.recharge import recharge_card_save, recharge_method_set
 from billing.views.shortcuts import account_for_request, get_agreement_for, get_card_for
 from credits_portal.audit import audit
 from credits_portal.permissions import Capability
@@ -52,7 +53,7 @@ def card_replace(request: HttpRequest) -> HttpResponse:
     account = account_for_request(request)
     if request.method == "POST":
         try:
-            card = cards.card_save_from_setup(
+            card = recharge_card_save(
                 account=account, setup_intent_id=request.POST.get("setup_intent", "").strip()
             )
         except BillingError as exc:

@@ -13,6 +13,7 @@ from billing import gateway
 from billing.exceptions import BillingError
 from billing.models import Payment
 from billing.services import cards
+from billing.services.recharge import recharge_card_save
 from billing.views.shortcuts import get_payment_for
 from credits_portal.audit import audit
 from credits_portal.permissions import Capability
@@ -52,7 +53,7 @@ def payment_charge(request: HttpRequest, code) -> HttpResponse:
     account = payment.account
     try:
         if setup_intent := request.POST.get("setup_intent", "").strip():
-            cards.card_save_from_setup(account=account, setup_intent_id=setup_intent)
+            recharge_card_save(account=account, setup_intent_id=setup_intent)
         card = cards.card_current(account)
         if card is None:
             raise BillingError("Enter a card first.")

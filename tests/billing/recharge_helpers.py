@@ -6,7 +6,7 @@ from billing.models import Card
 from billing.services import cards
 from billing.services.contacts import billing_contact_add
 from billing.services.ledger import funds_debit
-from billing.services.recharge import auto_recharge_configure
+from billing.services.recharge import auto_recharge_configure, recharge_card_save
 from tests.builders import account_of
 from tests.stripe_helpers import VISA, confirm_setup
 
@@ -15,7 +15,7 @@ def save_card(org, number: str = VISA) -> Card:
     account = account_of(org)
     setup_id, _ = cards.card_setup_intent(account=account)
     confirm_setup(setup_id, number)
-    return cards.card_save_from_setup(account=account, setup_intent_id=setup_id)
+    return recharge_card_save(account=account, setup_intent_id=setup_id)
 
 
 def turn_on(org, *, trigger: str = "20.00", amount: str = "50.00", number: str | None = VISA):

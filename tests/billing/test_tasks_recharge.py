@@ -6,9 +6,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import RechargeAttempt
+from billing.models import Invoice, RechargeAttempt
 from billing.services.expiry_notice import expiring_funds_notify
 from credits_portal.celery import app
 from tests.billing.recharge_helpers import spend, turn_on
@@ -53,7 +55,11 @@ def test_recharge_emails_reach_an_smtp_server(org, smtp_sink, django_capture_on_
     text = done.get_body(preferencelist=("plain",)).get_content()
     html = done.get_body(preferencelist=("html",)).get_content()
     assert "New balance: 70.00 USD" in text and "<strong>70.00 USD</strong>" in html
-    assert "/billing/invoices/" in text
+    # Links in emails are absolute: the configured SITE_URL and the reversed path.
+    invoice = Invoice.objects.get(account=account_of(org))
+    invoice_url = f"{settings.SITE_URL}{reverse('billing:invoice', kwargs={'code': invoice.code})}"
+    assert f"({invoice_url})" in text and f'href="{invoice_url}"' in html
+    assert f"{settings.SITE_URL}{reverse('billing:credits')}" in text
 
 
 @pytest.mark.django_db

@@ -24,8 +24,7 @@ from django.test import Client
 
 from billing.services.agreements import agreement_register
 from licensing.services import Change, license_change
-from tests.builders import account_of, grant, make_api_key, make_user, seats
-from tests.usage.conftest import DEMO_CARD
+from tests.builders import account_of, demo_rate_card, grant, make_api_key, make_user, seats
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SLOW_SECONDS = 3.0
@@ -149,9 +148,8 @@ def walked(org):
     """contoso with everything an operation may touch: a rated user with licenses, credits, an
     agreement, usage records and invoices to page through."""
     from usage.services.ingest import usage_ingest
-    from usage.services.rates import rate_card_load
 
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
+    demo_rate_card()
     seats(org, PHONE_SYSTEM=5, CALLING_DOMESTIC=5, COMMS_CREDITS=5)
     ana = make_user(org, "ana@contoso.example")
     license_change(

@@ -7,22 +7,10 @@ import pytest
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.models import Assignment, AssignmentEvent, Subscription
 from licensing.services import Change, license_change, user_licenses
-from tests.builders import make_user, seats
+from tests.builders import make_user, seats, seats_of_every_sku
 from tests.processes import at_once
 
 pytestmark = pytest.mark.django_db
-PLENTY = {
-    sku: 10
-    for sku in [
-        "AUDIO_CONF",
-        "PHONE_SYSTEM",
-        "CALLING_DOMESTIC",
-        "CALLING_INTL",
-        "CALLING_PAYG",
-        "COMMS_CREDITS",
-        "E5",
-    ]
-}
 
 
 def change(org, user, assign=(), remove=()):
@@ -36,7 +24,7 @@ def change(org, user, assign=(), remove=()):
 
 @pytest.fixture
 def stocked(org):
-    seats(org, **PLENTY)
+    seats_of_every_sku(org, 10)
     return org
 
 

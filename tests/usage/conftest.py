@@ -1,35 +1,22 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from licensing.services import Change, license_change
-from tests.builders import make_api_key, make_org, make_user, seats
-from usage.services.rates import rate_card_load
-
-DEMO_CARD = Path(__file__).resolve().parents[2] / "usage" / "data" / "demo_rate_card.csv"
+from tests.builders import (
+    demo_rate_card,
+    licensed_user,
+    make_api_key,
+    make_org,
+    seats,
+    seats_of_every_sku,
+)
 
 
 @pytest.fixture
 def rated(org):
     """contoso (legacy, USD) with the demo rate card and plenty of seats."""
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
-    seats(
-        org,
-        **{
-            sku: 50
-            for sku in [
-                "AUDIO_CONF",
-                "PHONE_SYSTEM",
-                "CALLING_DOMESTIC",
-                "CALLING_INTL",
-                "CALLING_PAYG",
-                "COMMS_CREDITS",
-                "E5",
-            ]
-        },
-    )
+    demo_rate_card()
+    seats_of_every_sku(org, 50)
     return org
 
 
@@ -39,12 +26,7 @@ def person(rated):
 
     def build(name: str, country: str, *skus: str, org=None):
         organisation = org or rated
-        user = make_user(organisation, f"{name}@{organisation.slug}.example", country=country)
-        if skus:
-            license_change(
-                organisation=organisation, changes=[Change(user, set(skus))], actor="t", source="t"
-            )
-        return user
+        return licensed_user(organisation, f"{name}@{organisation.slug}.example", country, *skus)
 
     return build
 
@@ -70,3 +52,11 @@ def newco(db):
     org = make_org("newco", name="NewCo", commerce="new")
     seats(org, PHONE_SYSTEM=5, CALLING_DOMESTIC=5, AUDIO_CONF=5)
     return org
+
+
+@pytest.fixture
+def nia(newco):
+    """newco (new commerce) with a user whose calls beyond any plan are overage."""
+    demo_rate_card()
+    licensed_user(newco, "nia@newco.example", "US", "PHONE_SYSTEM")
+    return newco

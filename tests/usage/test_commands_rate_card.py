@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.usage.conftest import DEMO_CARD
+from tests.builders import DEMO_RATE_CARD
 from usage.models import Rate
 from usage.services.rates import RateTable, rate_card_load, rate_for
 
@@ -22,7 +22,7 @@ def load(tmp_path, text: str, *args: str) -> str:
 
 
 def test_the_demo_card_loads_and_the_longest_prefix_wins(tmp_path):
-    assert load(tmp_path, DEMO_CARD.read_text()) == "Loaded 25 USD rates.\n"
+    assert load(tmp_path, DEMO_RATE_CARD.read_text()) == "Loaded 25 USD rates.\n"
     assert rate_for("USD", "outbound", "+442071838750").prefix == "4420"
     assert rate_for("USD", "outbound", "+441612345678").prefix == "44"
     assert rate_for("USD", "outbound", "+33142685300").prefix == ""  # the catch-all
@@ -32,7 +32,7 @@ def test_the_demo_card_loads_and_the_longest_prefix_wins(tmp_path):
 
 
 def test_loading_replaces_the_currency_card_only(tmp_path):
-    load(tmp_path, DEMO_CARD.read_text())
+    load(tmp_path, DEMO_RATE_CARD.read_text())
     load(tmp_path, "prefix,type,rate_per_unit\n49,outbound,0.0300\n", "--currency", "eur")
     load(tmp_path, "prefix,type,rate_per_unit\n44,sms,0.0500\n")
     assert (
@@ -55,7 +55,7 @@ def test_loading_replaces_the_currency_card_only(tmp_path):
     ],
 )
 def test_a_bad_card_changes_nothing(tmp_path, text, message):
-    load(tmp_path, DEMO_CARD.read_text())
+    load(tmp_path, DEMO_RATE_CARD.read_text())
     with pytest.raises(CommandError, match=message):
         load(tmp_path, text)
     assert Rate.objects.count() == 25
@@ -63,7 +63,7 @@ def test_a_bad_card_changes_nothing(tmp_path, text, message):
 
 def test_unknown_currency_and_missing_file(tmp_path):
     with pytest.raises(CommandError, match="ISO 4217"):
-        load(tmp_path, DEMO_CARD.read_text(), "--currency", "XYZ")
+        load(tmp_path, DEMO_RATE_CARD.read_text(), "--currency", "XYZ")
     with pytest.raises(CommandError, match="No such file"):
         call_command("load_rate_card", str(tmp_path / "none.csv"))
 
@@ -71,7 +71,7 @@ def test_unknown_currency_and_missing_file(tmp_path):
 def test_an_edit_in_the_admin_reaches_the_cached_card(rf):
     from django.contrib.admin.sites import site
 
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
+    rate_card_load(currency="USD", text=DEMO_RATE_CARD.read_text())
     assert rate_for("USD", "outbound", "+442071838750").rate_per_unit == Decimal("0.0210")
     rate = Rate.objects.get(currency="USD", type="outbound", prefix="4420")
     rate.rate_per_unit = Decimal("0.0500")

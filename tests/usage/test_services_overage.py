@@ -16,13 +16,10 @@ from django.core.management import call_command
 from billing.models import Invoice
 from billing.services.invoices import invoice_issue
 from billing.services.verify import ledger_verify
-from licensing.services import Change, license_change
-from tests.builders import account_of, make_user
+from tests.builders import account_of
 from tests.processes import at_once
-from tests.usage.conftest import DEMO_CARD
 from usage.models import OverageInvoice, UsageRecord
 from usage.services.ingest import usage_ingest
-from usage.services.rates import rate_card_load
 from usage.tasks import invoice_overage
 
 pytestmark = pytest.mark.django_db
@@ -31,17 +28,6 @@ MANCHESTER = "+441612345678"  # 0.0230 a minute: 10 minutes 0.23, 20 minutes 0.4
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-@pytest.fixture
-def nia(newco):
-    """newco (new commerce) with a user whose calls beyond any plan are overage."""
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
-    user = make_user(newco, "nia@newco.example", country="US")
-    license_change(
-        organisation=newco, changes=[Change(user, {"PHONE_SYSTEM"})], actor="t", source="t"
-    )
-    return newco
 
 
 def use(organisation, record_id: str, started_at: str, minutes: int, *, now: str) -> Decimal:

@@ -12,14 +12,15 @@ from django.db.models import F
 
 from billing.models import Reservation
 from billing.services.verify import ledger_verify
+from billing.tasks import release_reservations
 from licensing.services import Change, license_change
-from tests.builders import account_of, grant
+from tests.builders import account_of, demo_rate_card, grant, licensed_user
 from tests.processes import at_once
 from usage.models import MinuteHold, PoolUsage, UsageRecord
 from usage.services.authorize import Decision, call_authorize
 from usage.services.ingest import usage_ingest
 from usage.services.pools import month_of
-from usage.tasks import release_reservations
+from usage.tasks import release_holds
 
 pytestmark = pytest.mark.django_db
 LONDON = "+442071838750"  # 4420: 0.0210 a minute; domestic for a GB user
@@ -170,18 +171,8 @@ def test_a_full_pool_refuses_a_user_without_credits(person, rated):
 
 
 def test_new_commerce_holds_pool_minutes_and_overage_beyond(client, newco):
-    from tests.builders import make_user
-    from tests.usage.conftest import DEMO_CARD
-    from usage.services.rates import rate_card_load
-
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
-    nia = make_user(newco, "nia@newco.example", country="US")
-    license_change(
-        organisation=newco,
-        changes=[Change(nia, {"PHONE_SYSTEM", "CALLING_DOMESTIC"})],
-        actor="t",
-        source="t",
-    )
+    demo_rate_card()
+    licensed_user(newco, "nia@newco.example", "US", "PHONE_SYSTEM", "CALLING_DOMESTIC")
     PoolUsage.objects.create(
         organisation=newco,
         month=month_of(datetime.now(UTC)),
@@ -206,10 +197,10 @@ def test_expired_holds_are_released_by_the_minute_task(person, rated):
     decision = authorize(rated)
     assert pool().held == 100
     with time_machine.travel(datetime.now(UTC) + timedelta(seconds=decision.max_seconds - 1)):
-        release_reservations.delay()
+        release_holds.delay()
         assert pool().held == 100  # not yet
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=5)):
-        release_reservations.delay()
+        release_holds.delay()
         assert pool().held == 0
         assert MinuteHold.objects.get().status == "released"
         assert ledger_verify() == []
@@ -268,7 +259,8 @@ def test_a_hold_past_its_expiry_but_not_yet_released_is_settled_by_its_record(pe
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=5)):
         (result,) = usage_ingest(organisation=rated, records=[record_of(decision, 1, seconds=60)])
         assert (result.status, result.plan_minutes) == ("rated", 1)
-        assert release_reservations.delay().get() == 0  # nothing left to release
+        assert release_holds.delay().get() == 0  # nothing left to release
+        assert release_reservations.delay().get() == 0
     assert (pool().used, pool().held) == (1101, 0)
     assert MinuteHold.objects.get().status == "settled"
 
@@ -507,7 +499,7 @@ def test_a_record_days_late_for_a_released_hold_is_still_rated(person, rated):
     decision = authorize(rated)
     record = record_of(decision, 1, seconds=600)
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=5)):
-        release_reservations.delay()
+        release_holds.delay()
     # Another call takes the minutes back, so the late record finds the pool used up.
     pool_with_used = PoolUsage.objects.filter(pk=pool().pk)
     pool_with_used.update(used=F("used") + 100)

@@ -13,13 +13,11 @@ from django.test import Client
 
 from billing.models import Invoice, LedgerEntry, Reservation
 from billing.services.verify import ledger_verify
-from tests.builders import account_of, grant, make_api_key, seats
+from tests.builders import account_of, demo_rate_card, grant, make_api_key, seats
 from tests.processes import at_once
-from tests.usage.conftest import DEMO_CARD
 from usage.models import PoolUsage, UsageRecord
 from usage.services.authorize import call_authorize
 from usage.services.overage import overage_invoice_organisation
-from usage.services.rates import rate_card_load
 
 pytestmark = pytest.mark.django_db
 MANCHESTER = "+441612345678"  # 44: 0.0230 a minute
@@ -241,7 +239,7 @@ def test_the_authorization_reservation_is_settled(platform, person, rated):
 def test_a_record_cannot_settle_another_organisations_reservation(
     platform, person, rated, other_org
 ):
-    rate_card_load(currency=str(other_org.currency), text=DEMO_CARD.read_text())
+    demo_rate_card(str(other_org.currency))
     seats(other_org, AUDIO_CONF=1, COMMS_CREDITS=1)
     person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
     person("eve", "US", "AUDIO_CONF", "COMMS_CREDITS", org=other_org)
@@ -266,17 +264,7 @@ def test_reaching_zero_emails_and_queues_a_recharge(
     assert [m.subject for m in mail.outbox] == ["Your Communications Credits balance reached zero"]
 
 
-def test_new_commerce_accrues_overage_and_is_invoiced_monthly(client, newco):
-    from licensing.services import Change, license_change
-    from tests.builders import make_user
-    from tests.usage.conftest import DEMO_CARD
-    from usage.services.rates import rate_card_load
-
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
-    user = make_user(newco, "nia@newco.example", country="US")
-    license_change(
-        organisation=newco, changes=[Change(user, {"PHONE_SYSTEM"})], actor="t", source="t"
-    )
+def test_new_commerce_accrues_overage_and_is_invoiced_monthly(client, nia):
     body = {
         "records": [
             call("n1", upn="nia@newco.example", seconds=600),
@@ -287,15 +275,15 @@ def test_new_commerce_accrues_overage_and_is_invoiced_monthly(client, newco):
         "/api/v1/usage/records",
         body,
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {make_api_key(newco, 'platform')}",
+        HTTP_AUTHORIZATION=f"Bearer {make_api_key(nia, 'platform')}",
     )
     assert [r["funded_by"] for r in response.json()["results"]] == ["overage", "overage"]
-    assert account_of(newco).balance == 0 and not LedgerEntry.objects.exists()
+    assert account_of(nia).balance == 0 and not LedgerEntry.objects.exists()
     december = datetime(2026, 12, 1, tzinfo=UTC)
-    record = overage_invoice_organisation(organisation=newco, before=december)
+    record = overage_invoice_organisation(organisation=nia, before=december)
     assert record.invoice.total == Decimal("0.25")  # 10 min x 0.023, plus 0.023 rounded to 0.02
     assert record.invoice.status == "due"
-    assert overage_invoice_organisation(organisation=newco, before=december) is None
+    assert overage_invoice_organisation(organisation=nia, before=december) is None
     assert Invoice.objects.count() == 1
 
 

@@ -11,9 +11,8 @@ import time_machine
 from billing.models import Reservation
 from billing.services.ledger import funds_debit
 from billing.services.reservations import available, reservations_release_expired
-from tests.builders import account_of, grant, make_api_key
+from tests.builders import DEMO_RATE_CARD, account_of, grant, make_api_key
 from tests.processes import at_once
-from tests.usage.conftest import DEMO_CARD
 from usage.models import MinuteHold, PoolUsage
 from usage.services.authorize import call_authorize
 from usage.services.rates import rate_card_load
@@ -101,22 +100,12 @@ def test_balance_zero_or_in_debt(platform, person, rated):
     )
 
 
-def test_new_commerce_overage(client, newco):
-    from licensing.services import Change, license_change
-    from tests.builders import make_user
-    from tests.usage.conftest import DEMO_CARD
-    from usage.services.rates import rate_card_load
-
-    rate_card_load(currency="USD", text=DEMO_CARD.read_text())
-    user = make_user(newco, "nia@newco.example", country="US")
-    license_change(
-        organisation=newco, changes=[Change(user, {"PHONE_SYSTEM"})], actor="t", source="t"
-    )
+def test_new_commerce_overage(client, nia):
     response = client.post(
         "/api/v1/calls/authorize",
         {"user": "nia@newco.example", "type": "outbound", "to": UK},
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {make_api_key(newco, 'platform')}",
+        HTTP_AUTHORIZATION=f"Bearer {make_api_key(nia, 'platform')}",
     )
     body = response.json()
     assert body["allowed"] and body["funded_by"] == "overage" and body["max_seconds"] == 14400
@@ -124,7 +113,7 @@ def test_new_commerce_overage(client, newco):
 
 
 def test_unrated_destination(platform, person, rated):
-    card = DEMO_CARD.read_text().splitlines()
+    card = DEMO_RATE_CARD.read_text().splitlines()
     rate_card_load(currency="USD", text="\n".join(x for x in card if not x.startswith("*")))
     person("ana", "US", "PHONE_SYSTEM", "CALLING_INTL", "COMMS_CREDITS")
     assert (
