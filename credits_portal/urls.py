@@ -43,6 +43,8 @@ auth_patterns = [
     ),
 ]
 
+handler404 = views.not_found
+
 api.add_router("", billing_api)
 api.add_router("", billing_purchases_api)
 api.add_router("", licensing_api)

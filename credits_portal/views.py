@@ -10,8 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.defaults import page_not_found
 
 from credits_portal import services
+from credits_portal.api import problem
 from credits_portal.audit import audit
 from credits_portal.cache import OUTAGE
 from credits_portal.forms import ApiKeyForm, OrganisationSwitchForm
@@ -145,3 +147,11 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(
         request, "portal/audit_log.html", {"events": page, "action": action, "actions": actions}
     )
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 everywhere: a problem document under /api/ (what no route there matches, such as an
+    empty path value), the portal's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return problem(404, "Not found", "No such resource in this API.", code="not_found")
+    return page_not_found(request, exception)

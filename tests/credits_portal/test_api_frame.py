@@ -86,9 +86,19 @@ def test_openapi_schema_and_docs_are_served(client):
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
 
 
-def test_unknown_api_path_is_a_404_problem(client, org):
-    response = client.get("/api/v1/nothing-here", **bearer(make_api_key(org)))
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/users//licenses", "/api/x"])
+def test_unknown_api_path_is_a_404_problem(client, org, path):
+    """No route matches (an empty path value among them): still a problem document, as the
+    schema says, never the portal's HTML page."""
+    response = client.get(path, **bearer(make_api_key(org)))
     assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+def test_an_unknown_portal_path_is_the_html_404(client):
+    response = client.get("/nothing-here/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
 
 
 @pytest.mark.urls("tests.credits_portal.idempotency_urls")
