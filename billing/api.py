@@ -11,7 +11,7 @@ from ninja import Query, Router, Schema
 from billing.models import CreditAccount, LedgerEntry
 from billing.money import quantum
 from billing.selectors import account_summary, active_lots
-from billing.services.recharge import auto_recharge_save
+from billing.services.recharge_settings import auto_recharge_save
 from credits_portal.api import admin_auth, cursor_page
 from credits_portal.api_input import Text
 from credits_portal.audit import audit

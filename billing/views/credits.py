@@ -18,11 +18,11 @@ from billing.money import format_money
 from billing.selectors import account_summary, ledger_entries
 from billing.services import cards
 from billing.services.purchases import agreement_purchase
-from billing.services.recharge import (
+from billing.services.recharge import recharge_due
+from billing.services.recharge_settings import (
     ChargeChanged,
     Preview,
     auto_recharge_save,
-    recharge_due,
     recharge_preview,
 )
 from billing.views.shortcuts import account_for_request

@@ -16,7 +16,7 @@ from billing.models import EnterpriseAgreement
 from billing.services import cards
 from billing.services.agreements import agreement_request, agreement_unpaid
 from billing.services.purchases import agreement_remove
-from billing.services.recharge import recharge_card_save, recharge_method_set
+from billing.services.recharge_settings import recharge_card_save, recharge_method_set
 from billing.views.shortcuts import account_for_request, get_agreement_for, get_card_for
 from credits_portal.audit import audit
 from credits_portal.permissions import Capability

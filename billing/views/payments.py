@@ -13,7 +13,7 @@ from billing import gateway
 from billing.exceptions import BillingError
 from billing.models import Payment
 from billing.services import cards
-from billing.services.recharge import recharge_card_save
+from billing.services.recharge_settings import recharge_card_save
 from billing.views.shortcuts import get_payment_for
 from credits_portal.audit import audit
 from credits_portal.permissions import Capability

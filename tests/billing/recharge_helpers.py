@@ -6,7 +6,7 @@ from billing.models import Card
 from billing.services import cards
 from billing.services.contacts import billing_contact_add
 from billing.services.ledger import funds_debit
-from billing.services.recharge import auto_recharge_configure, recharge_card_save
+from billing.services.recharge_settings import auto_recharge_configure, recharge_card_save
 from tests.builders import account_of
 from tests.stripe_helpers import VISA, confirm_setup
 

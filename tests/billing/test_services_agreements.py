@@ -21,7 +21,8 @@ from billing.services.contacts import billing_contact_add
 from billing.services.invoices import invoice_issue, invoice_mark_paid
 from billing.services.ledger import lock_account
 from billing.services.purchases import agreement_purchase
-from billing.services.recharge import auto_recharge_configure, recharge_method_set, recharge_run
+from billing.services.recharge import recharge_run
+from billing.services.recharge_settings import auto_recharge_configure, recharge_method_set
 from billing.services.verify import ledger_verify
 from tests.billing.recharge_helpers import spend
 from tests.builders import account_of, make_org

@@ -16,12 +16,8 @@ from billing.models import FundLot, Invoice, RechargeAttempt
 from billing.services import recharge
 from billing.services.agreements import agreement_register
 from billing.services.contacts import billing_contact_add
-from billing.services.recharge import (
-    auto_recharge_configure,
-    recharge_method_set,
-    recharge_run,
-    recharge_sweep,
-)
+from billing.services.recharge import recharge_run, recharge_sweep
+from billing.services.recharge_settings import auto_recharge_configure, recharge_method_set
 from tests.billing.recharge_helpers import save_card, spend, turn_on
 from tests.builders import account_of, grant, make_org
 from tests.processes import at_once

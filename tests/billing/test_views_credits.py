@@ -73,7 +73,8 @@ def test_history_filters_by_kind_and_paginates(billing_client, org):
 
 def test_a_debt_payment_is_one_line_in_the_history(billing_client, org):
     """A recharge that pays 12.00 of debt posts two usage rows; the history shows one line."""
-    from billing.services.recharge import auto_recharge_configure, recharge_run
+    from billing.services.recharge import recharge_run
+    from billing.services.recharge_settings import auto_recharge_configure
     from tests.billing.recharge_helpers import save_card
 
     save_card(org)

@@ -10,7 +10,11 @@ from django.urls import reverse
 
 from billing.models import RechargeAttempt
 from billing.services.agreements import agreement_register
-from billing.services.recharge import auto_recharge_configure, recharge_method_set, recharge_preview
+from billing.services.recharge_settings import (
+    auto_recharge_configure,
+    recharge_method_set,
+    recharge_preview,
+)
 from credits_portal.permissions import Role
 from tests.billing.recharge_helpers import save_card, spend
 from tests.builders import account_of, grant, make_member

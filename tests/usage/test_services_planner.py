@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.services.recharge import auto_recharge_configure  # noqa: F401  (the apply target)
+from billing.services.recharge_settings import auto_recharge_configure  # noqa: F401  (the apply target)
 from credits_portal.permissions import Role
 from tests.builders import account_of, grant
 from usage.models import UsageRecord
