@@ -66,7 +66,7 @@ def mask(number: str) -> str:
 
 
 def columns_for(kind: str) -> list[Column]:
-    return CALL_COLUMNS if kind == "call" else SMS_COLUMNS
+    return CALL_COLUMNS if kind == UsageRecord.Kind.CALL else SMS_COLUMNS
 
 
 def safe_text(value: str) -> str:
@@ -112,7 +112,7 @@ def xlsx_file(
     book = xlsxwriter.Workbook(
         out, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
-    sheet = book.add_worksheet("Calls" if kind == "call" else "SMS")
+    sheet = book.add_worksheet("Calls" if kind == UsageRecord.Kind.CALL else "SMS")
     bold = book.add_format({"bold": True})
     when = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     digits = minor_digits(currency)

@@ -250,11 +250,15 @@ class ExportJob(models.Model):
         DONE = "done", "Ready"
         FAILED = "failed", "Failed"
 
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel"
+
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=4)
-    format = models.CharField(max_length=4)
+    kind = models.CharField(max_length=4, choices=UsageRecord.Kind.choices)
+    format = models.CharField(max_length=4, choices=Format.choices)
     query = models.TextField(blank=True, help_text="The report's filters, as a query string.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     rows_total = models.PositiveIntegerField(default=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
@@ -18,25 +17,20 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.models import LedgerEntry
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
-from usage.exports import CALL_COLUMNS, SMS_COLUMNS, columns_for, csv_rows, xlsx_file
-from usage.filters import report_queryset
+from usage.exports import CALL_COLUMNS, SMS_COLUMNS
 from usage.models import ExportJob, FundedBy, UsageRecord
-from usage.preferences import (
-    PreferenceForm,
-    chosen_columns,
-    for_display,
-    preference_for,
-    preference_save,
-)
+from usage.preferences import PreferenceForm, chosen_columns, preference_save
 from usage.services.export_jobs import export_job_start
 from usage.services.planner import chart, chart_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
+from usage.services.report_export import ReportExport, export_assemble
 
 PAGE_SIZE = 50
 
 
 def _kind(request: HttpRequest) -> str:
-    return "sms" if request.GET.get("tab") == "sms" else "call"
+    sms = request.GET.get("tab") == UsageRecord.Kind.SMS
+    return UsageRecord.Kind.SMS if sms else UsageRecord.Kind.CALL
 
 
 def _totals(records) -> dict:
@@ -52,20 +46,10 @@ def _totals(records) -> dict:
     return {key: value or (Decimal(0) if key in money else 0) for key, value in totals.items()}
 
 
-def _columns(request: HttpRequest, kind: str):
-    preference = preference_for(request.user)
-    keys = preference.call_columns if kind == "call" else preference.sms_columns
-    return (
-        chosen_columns(columns_for(kind), keys),
-        zoneinfo.ZoneInfo(preference.time_zone),
-        preference,
+def _export(request: HttpRequest, kind: str) -> ReportExport:
+    return export_assemble(
+        organisation=request.organisation, user=request.user, kind=kind, params=request.GET
     )
-
-
-def _records(request: HttpRequest, kind: str):
-    filters, records = report_queryset(request.organisation, kind, request.GET)
-    columns, zone, preference = _columns(request, kind)
-    return filters, records, columns, zone, preference
 
 
 def _refused(filters) -> HttpResponse | None:
@@ -84,15 +68,16 @@ def _refused(filters) -> HttpResponse | None:
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def report(request: HttpRequest) -> HttpResponse:
-    kind = _kind(request)
-    filters, records, columns, zone, preference = _records(request, kind)
+    export = _export(request, _kind(request))
     # The admin's zone for this response only: the thread serves another admin next.
-    with timezone.override(zone):
-        return _report_page(request, kind, filters, records, columns, preference)
+    with timezone.override(export.zone):
+        return _report_page(request, export)
 
 
-def _report_page(request, kind, filters, records, columns, preference) -> HttpResponse:
-    page = Paginator(for_display(records, preference), PAGE_SIZE).get_page(request.GET.get("page"))
+def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
+    kind, filters, records = export.kind, export.filters, export.records
+    columns, preference = export.columns, export.preference
+    page = Paginator(export.rows, PAGE_SIZE).get_page(request.GET.get("page"))
     start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
     unit, series = chart_series(records, start, end)
     query = request.GET.copy()
@@ -133,19 +118,15 @@ def _report_page(request, kind, filters, records, columns, preference) -> HttpRe
     )
 
 
-def _export_name(request: HttpRequest, kind: str, extension: str) -> str:
-    return f"{request.organisation.slug}-{'calls' if kind == 'call' else 'sms'}-{timezone.now():%Y%m%d}.{extension}"
-
-
-def _large(request: HttpRequest, kind: str, records, fmt: str) -> HttpResponse | None:
+def _large(request: HttpRequest, export: ReportExport, fmt: str) -> HttpResponse | None:
     """Past EXPORT_SYNC_LIMIT rows a worker writes the file; the admin watches its progress."""
-    rows = records.count()
+    rows = export.records.count()
     if rows <= settings.EXPORT_SYNC_LIMIT:
         return None
     job = export_job_start(
         organisation=request.organisation,
         user=request.user,
-        kind=kind,
+        kind=export.kind,
         fmt=fmt,
         query=request.GET.urlencode(),
         rows=rows,
@@ -153,42 +134,36 @@ def _large(request: HttpRequest, kind: str, records, fmt: str) -> HttpResponse |
     return redirect("usage:export_job", code=job.code)
 
 
+def _today() -> str:
+    return f"{timezone.now():%Y%m%d}"
+
+
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
-    kind = _kind(request)
-    filters, records, columns, zone, _preference = _records(request, kind)
-    if refused := _refused(filters):
+    export = _export(request, _kind(request))
+    if refused := _refused(export.filters):
         return refused
-    if job := _large(request, kind, records, "csv"):
+    if job := _large(request, export, ExportJob.Format.CSV):
         return job
-    response = StreamingHttpResponse(
-        csv_rows(for_display(records, _preference), columns, zone),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{_export_name(request, kind, "csv")}"'
+    response = StreamingHttpResponse(export.csv_lines(), content_type="text/csv; charset=utf-8")
+    filename = export.filename(_today(), ExportJob.Format.CSV)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def export_xlsx(request: HttpRequest) -> FileResponse:
-    kind = _kind(request)
-    filters, records, columns, zone, _preference = _records(request, kind)
-    if refused := _refused(filters):
+    export = _export(request, _kind(request))
+    if refused := _refused(export.filters):
         return refused
-    if job := _large(request, kind, records, "xlsx"):
+    if job := _large(request, export, ExportJob.Format.XLSX):
         return job
     return FileResponse(
-        xlsx_file(
-            for_display(records, _preference),
-            kind,
-            columns,
-            zone,
-            str(request.organisation.currency),
-        ),
+        export.xlsx(),
         as_attachment=True,
-        filename=_export_name(request, kind, "xlsx"),
+        filename=export.filename(_today(), ExportJob.Format.XLSX),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 

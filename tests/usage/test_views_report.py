@@ -208,6 +208,24 @@ def test_a_large_export_runs_in_a_worker_with_progress(
     assert book["Calls"].max_row == 5  # the header and four calls
 
 
+def test_a_worker_writes_the_same_csv_as_the_synchronous_export(
+    client_as, usage, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """One assembly for both (issue 15, item 5): same filters, columns, zone, same bytes."""
+    reader = client_as(Role.REPORTS)
+    now = reader.get(reverse("usage:export_csv"), {"range": "90", "sort": "call_id"})
+    assert now["Content-Disposition"].startswith('attachment; filename="')
+    assert "-calls-" in now["Content-Disposition"]
+    settings.EXPORT_SYNC_LIMIT = 2
+    settings.EXPORTS_DIR = tmp_path
+    with django_capture_on_commit_callbacks(execute=True):
+        response = reader.get(reverse("usage:export_csv"), {"range": "90", "sort": "call_id"})
+    assert response.status_code == 302
+    download = reader.get(response["Location"] + "download")
+    assert b"".join(download.streaming_content) == b"".join(now.streaming_content)
+    assert download["Content-Disposition"].endswith('.csv"')
+
+
 def test_another_organisations_export_is_404(client_as, usage, other_org, members):
     from usage.models import ExportJob
 

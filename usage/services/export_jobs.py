@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 from django.conf import settings
 from django.http import QueryDict
 from django.utils import timezone
 
 from credits_portal.celery import enqueue_on_commit
-from usage.exports import columns_for, csv_rows, xlsx_file
-from usage.filters import report_queryset
 from usage.models import ExportJob
-from usage.preferences import chosen_columns, for_display, preference_for
+from usage.services.report_export import export_assemble
 
 
 def export_job_start(
@@ -33,14 +29,11 @@ def export_job_run(*, job_id: int) -> ExportJob:
     if job.status == ExportJob.Status.DONE:
         return job
     ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING, rows_done=0)
-    _filters, records = report_queryset(job.organisation, job.kind, QueryDict(job.query))
-    preference = preference_for(job.user)
-    records = for_display(records, preference)
-    keys = preference.call_columns if job.kind == "call" else preference.sms_columns
-    columns = chosen_columns(columns_for(job.kind), keys)
-    zone = zoneinfo.ZoneInfo(preference.time_zone)
+    export = export_assemble(
+        organisation=job.organisation, user=job.user, kind=job.kind, params=QueryDict(job.query)
+    )
     settings.EXPORTS_DIR.mkdir(parents=True, exist_ok=True)
-    filename = f"{job.organisation.slug}-{'calls' if job.kind == 'call' else 'sms'}-{job.code}.{job.format}"
+    filename = export.filename(str(job.code), job.format)
     path = settings.EXPORTS_DIR / filename
 
     def progress(done: int) -> None:
@@ -48,19 +41,7 @@ def export_job_run(*, job_id: int) -> ExportJob:
 
     try:
         with open(path, "wb") as out:
-            if job.format == "csv":
-                for line in csv_rows(records, columns, zone, progress):
-                    out.write(line.encode("utf-8"))
-            else:
-                xlsx_file(
-                    records,
-                    job.kind,
-                    columns,
-                    zone,
-                    str(job.organisation.currency),
-                    out=out,
-                    progress=progress,
-                )
+            export.write(job.format, out, progress)
     except Exception as exc:
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportJob.Status.FAILED, error=str(exc)[:300]
