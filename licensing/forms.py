@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
-from licensing.models import Product
+from credits_portal.models import Organisation
+from licensing.models import DirectoryUser
 from licensing.validation import MAX_CSV_BYTES
 
 
@@ -21,12 +22,14 @@ class CsvUploadForm(forms.Form):
 
 
 class BulkLicenseForm(forms.Form):
-    users = forms.TypedMultipleChoiceField(coerce=str, choices=[], label="Users")
-    action = forms.ChoiceField(choices=[("assign", "Assign"), ("remove", "Remove")])
-    product = forms.ModelChoiceField(
-        queryset=Product.objects.all(), to_field_name="sku", label="License"
-    )
+    """Users › the selection: one license assigned to or removed from the selected users."""
 
-    def __init__(self, *args, user_codes: list[str], **kwargs) -> None:
+    users = forms.ModelMultipleChoiceField(
+        queryset=DirectoryUser.objects.none(), to_field_name="code", label="Users"
+    )
+    action = forms.ChoiceField(choices=[("assign", "Assign"), ("remove", "Remove")])
+    sku = forms.CharField(label="License")  # licenses_bulk_change names an unknown one
+
+    def __init__(self, *args, organisation: Organisation, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["users"].choices = [(code, code) for code in user_codes]
+        self.fields["users"].queryset = DirectoryUser.objects.filter(organisation=organisation)

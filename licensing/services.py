@@ -12,12 +12,20 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from credits_portal.models import Organisation
 from credits_portal.versions import version_changed, version_of
 from licensing.exceptions import AssignmentRefused, LicensingError
-from licensing.models import Assignment, AssignmentEvent, DirectoryUser, Product, Subscription
-from licensing.validation import UserRow
+from licensing.models import (
+    Assignment,
+    AssignmentEvent,
+    CsvUpload,
+    DirectoryUser,
+    Product,
+    Subscription,
+)
+from licensing.validation import UserRow, parse_licenses_csv, parse_users_csv
 
 MAX_SEATS = 1_000_000
 
@@ -293,3 +301,83 @@ def licenses_apply_by_upn(
         check_only=check_only,
     )
     return {users[upn].upn: final[users[upn].pk] for upn in upns}
+
+
+def licenses_bulk_change(
+    *,
+    organisation: Organisation,
+    users: list[DirectoryUser],
+    sku: str,
+    assign: bool,
+    actor: str,
+) -> dict[str, set[str]]:
+    """One license assigned to (or removed from) every selected user, all or nothing."""
+    skus = {sku}
+    return licenses_apply_by_upn(
+        organisation=organisation,
+        rows=[(u.upn, skus if assign else set(), set() if assign else skus) for u in users],
+        actor=actor,
+        source="portal",
+    )
+
+
+def csv_rows(*, kind: str, raw: bytes):
+    """(rows, row errors) of an uploaded file; licenses are checked against the catalogue."""
+    if kind == CsvUpload.Kind.USERS:
+        return parse_users_csv(raw)
+    return parse_licenses_csv(raw, skus=list(catalogue()))
+
+
+def csv_upload_create(
+    *, organisation: Organisation, kind: str, filename: str, raw: bytes, created_by
+) -> CsvUpload:
+    """Keep an uploaded file for its preview once it reads as UTF-8 CSV of this kind; row errors
+    are the preview's to show, a file that cannot be read at all raises `LicensingError`."""
+    csv_rows(kind=kind, raw=raw)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LicensingError("The file is not UTF-8 text.", field="file") from None
+    return CsvUpload.objects.create(
+        organisation=organisation,
+        kind=kind,
+        filename=filename[:200],
+        content=text,
+        created_by=created_by,
+    )
+
+
+def csv_upload_refusals(*, upload: CsvUpload, rows, actor: str) -> dict[str, list[str]]:
+    """What applying these license rows would refuse (unknown users, seats, prerequisites)."""
+    try:
+        licenses_apply_by_upn(
+            organisation=upload.organisation,
+            rows=[(r.upn, r.assign, r.remove) for r in rows],
+            actor=actor,
+            source="csv",
+            check_only=True,
+        )
+    except AssignmentRefused as exc:
+        return exc.problems
+    except LicensingError as exc:
+        return {"": [exc.message]}
+    return {}
+
+
+def csv_upload_apply(*, upload: CsvUpload, rows, actor: str) -> int:
+    """Write exactly these rows of the upload and mark it applied, all or none; the count."""
+    with transaction.atomic():
+        if upload.kind == CsvUpload.Kind.USERS:
+            count = users_upsert(organisation=upload.organisation, rows=rows)
+        else:
+            count = len(
+                licenses_apply_by_upn(
+                    organisation=upload.organisation,
+                    rows=[(r.upn, r.assign, r.remove) for r in rows],
+                    actor=actor,
+                    source="csv",
+                )
+            )
+        upload.applied_at = timezone.now()
+        upload.save(update_fields=["applied_at"])
+    return count

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from credits_portal.audit import audit
@@ -19,18 +14,21 @@ from credits_portal.permissions import Capability, role_can
 from credits_portal.tenancy import require_capability
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.filters import DirectoryUserFilter
-from licensing.forms import CsvUploadForm
+from licensing.forms import BulkLicenseForm, CsvUploadForm
 from licensing.models import AssignmentEvent, CsvUpload, DirectoryUser, Subscription
 from licensing.services import (
     Change,
     catalogue,
+    csv_rows,
+    csv_upload_apply,
+    csv_upload_create,
+    csv_upload_refusals,
     license_change,
-    licenses_apply_by_upn,
+    licenses_bulk_change,
     missing_prerequisites,
     user_licenses,
-    users_upsert,
 )
-from licensing.validation import RowError, parse_licenses_csv, parse_users_csv
+from licensing.validation import RowError
 
 USERS_PAGE_SIZE = 50
 
@@ -53,16 +51,17 @@ def _actor(request: HttpRequest) -> str:
 @require_capability(Capability.LICENSES_VIEW)
 def licenses(request: HttpRequest) -> HttpResponse:
     held = {s.product_id: s for s in Subscription.objects.filter(organisation=request.organisation)}
-    rows = [
-        {
-            "product": product,
-            "seats": held[product.pk].seats if product.pk in held else 0,
-            "assigned": held[product.pk].assigned if product.pk in held else 0,
-        }
-        for product in catalogue().values()
-    ]
-    for row in rows:
-        row["available"] = row["seats"] - row["assigned"]
+    rows = []
+    for product in catalogue().values():
+        subscription = held.get(product.pk)
+        rows.append(
+            {
+                "product": product,
+                "seats": subscription.seats if subscription else 0,
+                "assigned": subscription.assigned if subscription else 0,
+                "available": subscription.available if subscription else 0,
+            }
+        )
     return render(request, "licensing/licenses.html", {"rows": rows})
 
 
@@ -99,32 +98,21 @@ def users_bulk(request: HttpRequest) -> HttpResponse:
     back = reverse("licensing:users") + (
         "?" + request.POST["query"] if request.POST.get("query") else ""
     )
-    codes = []
-    for value in request.POST.getlist("users"):
-        with contextlib.suppress(ValueError):
-            codes.append(uuid.UUID(value))
-    selected = list(DirectoryUser.objects.filter(organisation=request.organisation, code__in=codes))
-    sku = request.POST.get("sku", "")
-    action = request.POST.get("action")
-    if not selected or len(selected) != len(set(codes)) or action not in ("assign", "remove"):
+    form = BulkLicenseForm(request.POST, organisation=request.organisation)
+    if not form.is_valid():
         messages.error(
             request, "Select users of this organisation, a license and assign or remove."
         )
         return redirect(back)
-    skus = {sku}
+    selected = list(form.cleaned_data["users"])
+    sku, action = form.cleaned_data["sku"], form.cleaned_data["action"]
     try:
-        licenses_apply_by_upn(
+        licenses_bulk_change(
             organisation=request.organisation,
-            rows=[
-                (
-                    u.upn,
-                    skus if action == "assign" else set(),
-                    skus if action == "remove" else set(),
-                )
-                for u in selected
-            ],
+            users=selected,
+            sku=sku,
+            assign=action == "assign",
             actor=_actor(request),
-            source="portal",
         )
     except AssignmentRefused as exc:
         detail = "; ".join(
@@ -149,54 +137,68 @@ def users_bulk(request: HttpRequest) -> HttpResponse:
 @require_capability(Capability.LICENSES_VIEW)
 def user_detail(request: HttpRequest, code) -> HttpResponse:
     """Users › a user › Licenses and apps: toggle each license, then Save (all or nothing)."""
+    if request.method == "POST":
+        return _user_licenses_save(request, code)
+    user = _get_user_for(request, code)
+    return _user_page(request, user, user_licenses(user), {})
+
+
+@require_capability(Capability.LICENSES_MANAGE)
+def _user_licenses_save(request: HttpRequest, code) -> HttpResponse:
     user = _get_user_for(request, code)
     products = catalogue()
     held = user_licenses(user)
-    wanted = held
-    refusals: dict[str, list[str]] = {}
-    if request.method == "POST":
-        if not role_can(request.membership.role, Capability.LICENSES_MANAGE):
-            return render(request, "403.html", status=403)
-        wanted = {sku for sku in request.POST.getlist("licenses") if sku in products}
-        try:
-            license_change(
-                organisation=request.organisation,
-                changes=[Change(user, wanted - held, held - wanted)],
-                actor=_actor(request),
-                source="portal",
-            )
-        except AssignmentRefused as exc:
-            refusals = exc.by_sku.get(user.upn, {})
-            messages.error(request, "Nothing was saved: " + " ".join(exc.problems[user.upn]))
-        else:
-            audit(
-                request,
-                "licenses.changed",
-                user.upn,
-                before={"licenses": sorted(held)},
-                after={"licenses": sorted(wanted)},
-            )
-            messages.success(request, f"Licenses of {user.display_name} saved.")
-            return redirect("licensing:user", code=user.code)
+    wanted = {sku for sku in request.POST.getlist("licenses") if sku in products}
+    try:
+        license_change(
+            organisation=request.organisation,
+            changes=[Change(user, wanted - held, held - wanted)],
+            actor=_actor(request),
+            source="portal",
+        )
+    except AssignmentRefused as exc:
+        messages.error(request, "Nothing was saved: " + " ".join(exc.problems[user.upn]))
+        return _user_page(
+            request, user, held, exc.by_sku.get(user.upn, {}), wanted=wanted, products=products
+        )
+    audit(
+        request,
+        "licenses.changed",
+        user.upn,
+        before={"licenses": sorted(held)},
+        after={"licenses": sorted(wanted)},
+    )
+    messages.success(request, f"Licenses of {user.display_name} saved.")
+    return redirect("licensing:user", code=user.code)
+
+
+def _user_page(
+    request: HttpRequest,
+    user: DirectoryUser,
+    held: set[str],
+    refusals: dict[str, list[str]],
+    *,
+    wanted: set[str] | None = None,
+    products=None,
+) -> HttpResponse:
+    products = products if products is not None else catalogue()
+    wanted = held if wanted is None else wanted
     seats = {
         s.product.sku: s
         for s in Subscription.objects.filter(organisation=request.organisation).select_related(
             "product"
         )
     }
-    toggles = []
-    for sku, product in products.items():
-        subscription = seats.get(sku)
-        needs = [p.name for p in product.requires_any.all()]
-        toggles.append(
-            {
-                "product": product,
-                "checked": sku in wanted,
-                "available": (subscription.seats - subscription.assigned) if subscription else 0,
-                "needs": " or ".join(needs),
-                "refusals": refusals.get(sku, []),
-            }
-        )
+    toggles = [
+        {
+            "product": product,
+            "checked": sku in wanted,
+            "available": seats[sku].available if sku in seats else 0,
+            "needs": " or ".join(p.name for p in product.requires_any.all()),
+            "refusals": refusals.get(sku, []),
+        }
+        for sku, product in products.items()
+    ]
     return render(
         request,
         "licensing/user_detail.html",
@@ -210,50 +212,23 @@ def user_detail(request: HttpRequest, code) -> HttpResponse:
     )
 
 
-def _parse(kind: str, raw: bytes):
-    """(rows, row errors) of an uploaded file; licenses are checked against the catalogue."""
-    if kind == CsvUpload.Kind.USERS:
-        return parse_users_csv(raw)
-    return parse_licenses_csv(raw, skus=list(catalogue()))
-
-
 def _upload(request: HttpRequest, kind: str, template: str) -> HttpResponse:
     form = CsvUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        raw = upload.read()
         try:
-            _parse(kind, raw)
-            text = raw.decode("utf-8-sig")
-        except (LicensingError, UnicodeDecodeError) as exc:
-            form.add_error("file", getattr(exc, "message", "The file is not UTF-8 text."))
-        else:
-            saved = CsvUpload.objects.create(
+            saved = csv_upload_create(
                 organisation=request.organisation,
                 kind=kind,
-                filename=upload.name[:200],
-                content=text,
+                filename=upload.name,
+                raw=upload.read(),
                 created_by=request.user,
             )
+        except LicensingError as exc:
+            form.add_error("file", exc.message)
+        else:
             return redirect(f"licensing:{kind}_import_preview", code=saved.code)
     return render(request, template, {"form": form, "kind": kind})
-
-
-def _refusals(request: HttpRequest, rows) -> dict[str, list[str]]:
-    """What Apply of these license rows would refuse (unknown users, seats, prerequisites)."""
-    try:
-        licenses_apply_by_upn(
-            organisation=request.organisation,
-            rows=[(r.upn, r.assign, r.remove) for r in rows],
-            actor=_actor(request),
-            source="csv",
-            check_only=True,
-        )
-    except AssignmentRefused as exc:
-        return exc.problems
-    except LicensingError as exc:
-        return {"": [exc.message]}
-    return {}
 
 
 def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
@@ -261,7 +236,7 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
     or none, and is refused while any error or refusal stands."""
     upload = _get_upload_for(request, code, kind)
     try:
-        rows, errors = _parse(kind, upload.content.encode())
+        rows, errors = csv_rows(kind=kind, raw=upload.content.encode())
     except LicensingError as exc:  # a file saved before today's checks
         rows, errors = [], [RowError(0, "", {"file": [exc.message]})]
     refused: dict[str, list[str]] = {}
@@ -271,20 +246,7 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
         status = 400
     elif request.method == "POST":
         try:
-            with transaction.atomic():
-                if kind == CsvUpload.Kind.USERS:
-                    count = users_upsert(organisation=request.organisation, rows=rows)
-                else:
-                    count = len(
-                        licenses_apply_by_upn(
-                            organisation=request.organisation,
-                            rows=[(r.upn, r.assign, r.remove) for r in rows],
-                            actor=_actor(request),
-                            source="csv",
-                        )
-                    )
-                upload.applied_at = timezone.now()
-                upload.save(update_fields=["applied_at"])
+            count = csv_upload_apply(upload=upload, rows=rows, actor=_actor(request))
         except AssignmentRefused as exc:
             refused = exc.problems
             messages.error(request, f"Nothing was applied: {len(refused)} users cannot be changed.")
@@ -298,7 +260,7 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
             messages.success(request, f"{count} rows of {upload.filename} applied.")
             return redirect("licensing:users")
     elif kind == CsvUpload.Kind.LICENSES and not errors:
-        refused = _refusals(request, rows)
+        refused = csv_upload_refusals(upload=upload, rows=rows, actor=_actor(request))
     return render(
         request,
         "licensing/import_preview.html",
