@@ -22,8 +22,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The replica router's tests need a second database (DATABASE_REPLICA_URL): a pytest of their own,
+# so that the rest of the suite does not create and migrate one.
+REPLICA_TESTS := tests/credits_portal/test_db_router.py
+
 test: lint
 	$(BIN)/python -m credits_portal.embedded test -- $(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m credits_portal.embedded test --replica -- $(BIN)/pytest $(REPLICA_TESTS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -7,6 +7,7 @@ import time
 
 from celery import Celery
 from celery.schedules import crontab
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "credits_portal.settings")
 
@@ -14,6 +15,21 @@ app = Celery("credits_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 log = logging.getLogger(__name__)
+
+# Three queues, so that a long export never delays a recharge: `make run` and docker-compose start
+# one worker for each (`-Q celery`, `-Q exports`, `-Q notifications`); a worker started without
+# -Q serves all three. The default queue keeps Celery's name: recharges, expiry, the sweeps.
+QUEUE_DEFAULT = "celery"
+QUEUE_EXPORTS = "exports"
+QUEUE_NOTIFICATIONS = "notifications"
+app.conf.task_default_queue = QUEUE_DEFAULT
+app.conf.task_queues = [Queue(name) for name in (QUEUE_DEFAULT, QUEUE_EXPORTS, QUEUE_NOTIFICATIONS)]
+app.conf.task_routes = {
+    "usage.tasks.run_export": {"queue": QUEUE_EXPORTS},
+    "billing.tasks.send_notification": {"queue": QUEUE_NOTIFICATIONS},
+    # Batches that find who to email (notify_expiring_funds) and any later one named so.
+    "*.notify_*": {"queue": QUEUE_NOTIFICATIONS},
+}
 
 app.conf.beat_schedule = {
     "expire-funds": {

@@ -6,8 +6,9 @@ commands run against real services when `DATABASE_URL`, `REDIS_URL` or `STRIPE_S
 set. Everything started here is stopped again on exit (Ctrl-C, SIGTERM or the end of the
 wrapped command).
 
-    python -m credits_portal.embedded run            # portal, worker, beat and demo data
+    python -m credits_portal.embedded run            # portal, workers, beat and demo data
     python -m credits_portal.embedded test -- pytest # any command with the services up
+    python -m credits_portal.embedded test --replica -- pytest …  # and DATABASE_REPLICA_URL
 """
 
 from __future__ import annotations
@@ -232,6 +233,15 @@ class Services:
             self.postgres = None
 
 
+# A worker for each Celery queue (credits_portal.celery), so that a long export never delays a
+# recharge; the exports and emails one process at a time, to keep memory low on a small machine.
+WORKERS = {
+    "worker": ["-Q", "celery", "-n", "default@%h"],
+    "worker-exports": ["-Q", "exports", "-n", "exports@%h", "--concurrency", "1"],
+    "worker-notifications": ["-Q", "notifications", "-n", "notifications@%h", "--concurrency", "1"],
+}
+
+
 def run_portal(services: Services) -> int:
     env = services.env
     env.setdefault("DEBUG", "1")
@@ -244,11 +254,12 @@ def run_portal(services: Services) -> int:
     web = services.spawn(
         "web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], log=False
     )
-    services.spawn(
-        "worker",
-        [str(BIN_DIR / "celery"), "-A", "credits_portal", "worker", "-l", "info"],
-        restart=True,
-    )
+    for name, args in WORKERS.items():
+        services.spawn(
+            name,
+            [str(BIN_DIR / "celery"), "-A", "credits_portal", "worker", "-l", "info", *args],
+            restart=True,
+        )
     schedule = str(services.data_dir / "celerybeat-schedule")
     services.spawn(
         "beat",
@@ -261,7 +272,8 @@ def run_portal(services: Services) -> int:
         f"\ncredits_portal is running at http://127.0.0.1:{port}/\n"
         f"  sign in as global@contoso.example (or billing@, license@, reports@) "
         f"with the password {DEMO_PASSWORD}\n"
-        f"  worker and beat log to {logs}/worker.log and {logs}/beat.log\n"
+        f"  the workers (one for each queue: {', '.join(WORKERS)}) and beat log to "
+        f"{logs}/<name>.log\n"
         "  Ctrl-C stops everything; a worker or beat that dies is started again.\n",
         flush=True,
     )
@@ -271,12 +283,26 @@ def run_portal(services: Services) -> int:
     return 1
 
 
-def run_command(services: Services, command: list[str]) -> int:
+def replica_env(env: dict[str, str], *, replica: bool) -> None:
+    """`test --replica`: DATABASE_REPLICA_URL names a second database on the primary's server,
+    `<name>_replica`, standing in for a replica in the replica router's tests
+    (tests/credits_portal/test_db_router.py). Without it no test reads a replica: a test database
+    standing in for one is empty, and every other report test would read nothing from it."""
+    if not replica:
+        env.pop("DATABASE_REPLICA_URL", None)
+        env.pop("DATABASE_REPLICA_URL_FILE", None)
+    elif not env.get("DATABASE_REPLICA_URL"):
+        url = urlparse(env["DATABASE_URL"])
+        env["DATABASE_REPLICA_URL"] = url._replace(path=url.path.rstrip("/") + "_replica").geturl()
+
+
+def run_command(services: Services, command: list[str], *, replica: bool = False) -> int:
     env = services.env
     # Tests talk plain HTTP to the test client and a local live server.
     env.setdefault("SECURE_SSL_REDIRECT", "0")
     env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
     services.start_all()
+    replica_env(env, replica=replica)
     # Static files as production serves them: collected, hashed names, through whitenoise.
     services.manage("collectstatic", "--no-input", "--verbosity", "0")
     return subprocess.run(command, env=env, cwd=BASE_DIR).returncode
@@ -285,8 +311,15 @@ def run_command(services: Services, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
-    sub.add_parser("run", help="the portal, a Celery worker and beat, with demo data")
+    sub.add_parser(
+        "run", help="the portal, a Celery worker for each queue and beat, with demo data"
+    )
     test = sub.add_parser("test", help="run a command with fresh embedded services")
+    test.add_argument(
+        "--replica",
+        action="store_true",
+        help="set DATABASE_REPLICA_URL to a second database on the same PostgreSQL",
+    )
     test.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
@@ -304,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     services = Services(BASE_DIR / ".data" / "test", persistent=False)
     try:
-        return run_command(services, command or ["pytest"])
+        return run_command(services, command or ["pytest"], replica=args.replica)
     except KeyboardInterrupt:
         return 130
 

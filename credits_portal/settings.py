@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "credits_portal.tenancy.TenantMiddleware",
+    # GET requests for the reports read from DATABASE_REPLICA_URL, when it is set.
+    "credits_portal.db_router.ReplicaReadsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -120,6 +122,25 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
     connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", 5),
     options=f"-c statement_timeout={env_int('DATABASE_STATEMENT_TIMEOUT', 30) * 1000}",
 )
+# A read replica of that PostgreSQL (streaming replication) for the reports and their exports
+# (credits_portal.db_router): GET requests under /reports/ and the export jobs read there, every
+# write and everything else uses DATABASE_URL. Unset, DATABASE_URL serves everything.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+        conn_health_checks=True,
+    )
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must point at PostgreSQL (postgres://…)")
+    DATABASES["replica"].setdefault("OPTIONS", {}).update(
+        {k: DATABASES["default"]["OPTIONS"][k] for k in ("connect_timeout", "options")}
+    )
+    if all(DATABASES["replica"][k] == DATABASES["default"][k] for k in ("HOST", "PORT", "NAME")):
+        # The primary itself named as its replica: the tests must not create its database twice.
+        DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["credits_portal.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

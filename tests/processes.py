@@ -28,10 +28,13 @@ def database_url_for_tests() -> str:
 
 
 @contextmanager
-def celery_worker(*extra: str) -> Iterator[subprocess.Popen]:
-    """A `celery -A credits_portal worker` process, ready, stopped (and waited for) on exit."""
-    env = {**os.environ, "DATABASE_URL": database_url_for_tests()}
-    log = ROOT / ".data" / "test" / "logs" / "test-worker.log"
+def celery_worker(
+    *extra: str, app: str = "credits_portal", name: str = "test-worker", env: dict | None = None
+) -> Iterator[subprocess.Popen]:
+    """A `celery -A <app> worker` process, ready, stopped (and waited for) on exit. Workers
+    running side by side need their own `name` (their log, .data/test/logs/<name>.log)."""
+    env = {**os.environ, "DATABASE_URL": database_url_for_tests(), **(env or {})}
+    log = ROOT / ".data" / "test" / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -40,7 +43,7 @@ def celery_worker(*extra: str) -> Iterator[subprocess.Popen]:
                 "-m",
                 "celery",
                 "-A",
-                "credits_portal",
+                app,
                 "worker",
                 "-l",
                 "info",

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from credits_portal.db_router import replica_reads
 from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
@@ -19,4 +20,7 @@ def invoice_overage() -> int:
 
 @shared_task(time_limit=1800, acks_late=True)
 def run_export(job_id: int) -> str:
-    return export_job_run(job_id=job_id).status
+    """On the `exports` queue. The records are read from the replica when there is one; the
+    job's status and progress are written to (and read from) the primary."""
+    with replica_reads():
+        return export_job_run(job_id=job_id).status

@@ -59,3 +59,17 @@ def test_a_vital_process_stopping_is_reported(services):
     web.terminate()
     web.wait()
     assert supervise_for(services, 2) == "web"
+
+
+def test_only_the_replica_tests_get_a_replica():
+    """`test --replica` names `<database>_replica` on the same server; any other run drops a
+    DATABASE_REPLICA_URL from the environment (issue 16, item 5)."""
+    primary = "postgres://postgres@%2Ftmp%2Fpg/credits_portal"
+    env = {"DATABASE_URL": primary}
+    embedded.replica_env(env, replica=True)
+    assert env["DATABASE_REPLICA_URL"] == "postgres://postgres@%2Ftmp%2Fpg/credits_portal_replica"
+    env = {"DATABASE_URL": primary, "DATABASE_REPLICA_URL": "postgres://r/x"}
+    embedded.replica_env(env, replica=True)
+    assert env["DATABASE_REPLICA_URL"] == "postgres://r/x"
+    embedded.replica_env(env, replica=False)
+    assert "DATABASE_REPLICA_URL" not in env
