@@ -120,3 +120,33 @@ def test_retry_hours_are_read_as_whole_numbers(monkeypatch):
 
 def test_static_files_are_served_by_whitenoise():
     assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE
+
+
+def test_a_replica_is_a_second_database_with_the_router_only_when_configured():
+    """DATABASE_REPLICA_URL (issue 16, item 5): a `replica` alias with the primary's timeouts and
+    the router; without it, one database and no router."""
+    show = (
+        "from django.conf import settings as s; r = s.DATABASES.get('replica', {}); "
+        "print(sorted(s.DATABASES), s.DATABASE_ROUTERS, r.get('HOST'), r.get('NAME'), "
+        "r.get('OPTIONS', {}).get('connect_timeout'), r.get('TEST', {}).get('MIRROR'))"
+    )
+    key = "a-long-random-production-secret-" + "x9" * 30
+    result = _manage(
+        "shell",
+        "-c",
+        show,
+        SECRET_KEY=key,
+        DATABASE_REPLICA_URL="postgres://reader:pw@replica.internal:5432/credits",
+        DATABASE_CONNECT_TIMEOUT="7",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "['default', 'replica'] ['credits_portal.db_router.ReplicaRouter'] "
+        "replica.internal credits 7 None"
+    )
+    alone = _manage("shell", "-c", show, SECRET_KEY=key)
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout.splitlines()[-1] == "['default'] [] None None None None"
+    bad = _manage("check", SECRET_KEY=key, DATABASE_REPLICA_URL="mysql://reader@replica/credits")
+    assert bad.returncode != 0
+    assert "DATABASE_REPLICA_URL must point at PostgreSQL" in bad.stderr
