@@ -47,7 +47,8 @@ if REPLICA not in settings.DATABASES:
         allow_module_level=True,
     )
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPLICA])
+# Committed transactions, as the replica can only see what the primary committed.
+both_databases = pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPLICA])
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "COPY", "CREATE", "ALTER", "DROP", "LOCK")
 
@@ -126,6 +127,7 @@ def _tables(queries) -> str:
     return " ".join(q["sql"] for q in queries)
 
 
+@both_databases
 def test_the_report_reads_its_records_from_the_replica(contoso, client_as, replicate):
     replicate(
         "UPDATE usage_usagerecord SET record_id = 'seen-on-the-replica' WHERE record_id = 'dom-2'"
@@ -147,6 +149,7 @@ def test_the_report_reads_its_records_from_the_replica(contoso, client_as, repli
     assert "django_session" in primary_sql and "usage_reportpreference" in primary_sql
 
 
+@both_databases
 def test_the_record_page_and_a_streamed_csv_export_read_from_the_replica(
     contoso, client_as, replicate
 ):
@@ -168,6 +171,7 @@ def test_the_record_page_and_a_streamed_csv_export_read_from_the_replica(
     assert "seen-on-the-replica" in ids and "dom-2" not in ids
 
 
+@both_databases
 def test_a_large_export_job_reads_the_replica_and_writes_its_progress_to_the_primary(
     contoso, client_as, replicate, settings, tmp_path
 ):
@@ -192,6 +196,7 @@ def test_a_large_export_job_reads_the_replica_and_writes_its_progress_to_the_pri
     assert "seen-on-the-replica" in body and "dom-2" not in body
 
 
+@both_databases
 def test_every_write_goes_to_the_primary(contoso, client_as, client, replicate):
     """A POST, an ingest, a recharge (with its ledger entries and emails queued) while the
     replica refuses writes: each lands on the primary, and the replica saw none."""
@@ -229,6 +234,7 @@ def test_every_write_goes_to_the_primary(contoso, client_as, client, replicate):
     assert account_of(contoso).balance == Decimal("95.00")  # 40 + 50 + what 40 lacks of 45
 
 
+@both_databases
 def test_signing_in_and_permissions_do_not_wait_for_the_replica(contoso, replicate):
     replicate()
     # Created after the replica's copy: a lagging replica knows neither the user nor the role.
@@ -242,6 +248,7 @@ def test_signing_in_and_permissions_do_not_wait_for_the_replica(contoso, replica
     assert client.get(reverse("usage:report")).status_code == 403
 
 
+@both_databases
 def test_other_pages_and_the_api_read_the_primary(contoso, client_as, client, replicate):
     key = make_api_key(contoso, "admin")
     replicate()
@@ -254,7 +261,8 @@ def test_other_pages_and_the_api_read_the_primary(contoso, client_as, client, re
     assert not on_replica.captured_queries
 
 
-def test_the_router_keeps_reads_on_the_primary_in_a_transaction_or_after_a_write(contoso):
+@both_databases
+def test_the_router_keeps_reads_on_the_primary_in_a_transaction_or_after_a_write():
     read = router.db_for_read
     assert read(UsageRecord) == DEFAULT_DB_ALIAS, "outside a replica scope"
     with replica_reads():
@@ -276,8 +284,9 @@ def test_the_router_keeps_reads_on_the_primary_in_a_transaction_or_after_a_write
 
 
 def test_migrations_run_only_on_the_primary(monkeypatch):
-    assert router.allow_migrate(REPLICA, "usage", model_name="usagerecord")  # the test's copy
     replica = connections[REPLICA]
+    monkeypatch.setitem(replica.settings_dict, "NAME", "test_credits_portal_replica")
+    assert router.allow_migrate(REPLICA, "usage", model_name="usagerecord")  # the test's copy
     monkeypatch.setitem(replica.settings_dict, "NAME", "credits_portal_replica")
     assert not router.allow_migrate(REPLICA, "usage", model_name="usagerecord")
     assert router.allow_migrate(DEFAULT_DB_ALIAS, "usage", model_name="usagerecord")
