@@ -91,9 +91,13 @@ def replicate():
             for table in tables:
                 buffer = io.StringIO()
                 with primary.cursor() as out:
-                    out.copy_expert(f"COPY {primary.ops.quote_name(table)} TO STDOUT", buffer)
+                    # Named columns: the replica's tables come from the models, in their order.
+                    found = primary.introspection.get_table_description(out, table)
+                    columns = ", ".join(primary.ops.quote_name(c.name) for c in found)
+                    target = f"{primary.ops.quote_name(table)} ({columns})"
+                    out.copy_expert(f"COPY {target} TO STDOUT", buffer)
                 buffer.seek(0)
-                into.copy_expert(f"COPY {primary.ops.quote_name(table)} FROM STDIN", buffer)
+                into.copy_expert(f"COPY {target} FROM STDIN", buffer)
             for sql in extra:
                 into.execute(sql)
         connection_created.connect(_read_only)
