@@ -104,7 +104,7 @@ class ReplicaRouter:
 
     def allow_migrate(self, db: str, app_label: str, model_name=None, **hints) -> bool | None:
         # The schema reaches a real replica by replication: only the test runner's database
-        # standing in for one (test_<name>, a separate database) is migrated, and flushed.
+        # standing in for one (test_<name>, a separate database) gets tables, and is flushed.
         if db == REPLICA:
             replica = connections[REPLICA].settings_dict
             name = replica["NAME"]
