@@ -15,7 +15,12 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
+from billing.exceptions import (
+    AgreementNotRegistered,
+    BillingError,
+    CreditLimitExceeded,
+    NoCredits,
+)
 from billing.models import CreditAccount, EnterpriseAgreement, Invoice
 from billing.money import format_money, parse_amount
 from billing.services.invoices import invoice_issue
@@ -54,11 +59,7 @@ def _clean_limit(account: CreditAccount, value: object) -> Decimal:
 
 
 def _refuse_new_commerce(account: CreditAccount) -> None:
-    if account.organisation.commerce == Organisation.Commerce.NEW:
-        raise BillingError(
-            "New-commerce organisations cannot buy credits: their overage is billed after use.",
-            conflict=True,
-        )
+    NoCredits.unless_held(account.organisation)
 
 
 def _current(organisation: Organisation, number: str) -> EnterpriseAgreement | None:
