@@ -278,7 +278,6 @@ def run_portal(services: Services) -> int:
     services.manage(
         "seed_demo", "--password", DEMO_PASSWORD, *(["--usage-records", records] if records else [])
     )
-    services.publish()
     web = services.spawn(
         "web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], log=False
     )
@@ -294,6 +293,7 @@ def run_portal(services: Services) -> int:
         restart=True,
     )
     wait_for_port(int(port), web, "the web server")
+    services.publish()
     logs = services.data_dir / "logs"
     print(
         f"\ncredits_portal is running at http://127.0.0.1:{port}/\n"
