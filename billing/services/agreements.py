@@ -58,10 +58,6 @@ def _clean_limit(account: CreditAccount, value: object) -> Decimal:
     return parse_amount(value, str(account.currency), field="credit_limit")
 
 
-def _refuse_new_commerce(account: CreditAccount) -> None:
-    NoCredits.unless_held(account.organisation)
-
-
 def _current(organisation: Organisation, number: str) -> EnterpriseAgreement | None:
     return EnterpriseAgreement.objects.filter(
         organisation=organisation, number=number, removed_at__isnull=True
@@ -75,7 +71,7 @@ def agreement_request(
     number = _clean_number(number)
     name = _clean_name(name)
     terms = 30 if payment_terms_days is None else _clean_terms(payment_terms_days)
-    _refuse_new_commerce(account)
+    NoCredits.unless_held(account.organisation)
     with transaction.atomic():
         locked = lock_account(account)
         if _current(locked.organisation, number) is not None:
@@ -106,7 +102,7 @@ def agreement_register(
     limit = _clean_limit(account, credit_limit)
     terms = None if payment_terms_days is None else _clean_terms(payment_terms_days)
     name = None if name is None else _clean_name(name)
-    _refuse_new_commerce(account)
+    NoCredits.unless_held(account.organisation)
     with transaction.atomic():
         locked = lock_account(account)
         agreement = _current(locked.organisation, number)
