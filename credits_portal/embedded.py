@@ -297,8 +297,9 @@ def run_portal(services: Services) -> int:
     logs = services.data_dir / "logs"
     print(
         f"\ncredits_portal is running at http://127.0.0.1:{port}/\n"
-        f"  sign in as global@contoso.example (or billing@, license@, reports@) "
-        f"with the password {DEMO_PASSWORD}\n"
+        f"  sign in as global@contoso.example (or billing@, license@, reports@; "
+        f"billing@fabrikam.example for new commerce) with the password {DEMO_PASSWORD}\n"
+        '  commands beside it: make manage ARGS="grant_funds contoso 50"\n'
         f"  worker and beat log to {logs}/worker.log and {logs}/beat.log\n"
         "  Ctrl-C stops everything; a worker or beat that dies is started again.\n",
         flush=True,
