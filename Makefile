@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install clean
+.PHONY: run manage test lint format install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m credits_portal.embedded run
+
+# A management command against the services of a running `make run` (or, when none runs, the
+# same embedded services started for it): make manage ARGS="grant_funds contoso 50"
+manage: $(STAMP)
+	$(BIN)/python -m credits_portal.embedded manage -- $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

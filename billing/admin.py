@@ -15,7 +15,6 @@ from billing.services.agreements import (
     agreement_register,
 )
 from billing.services.invoices import invoice_mark_paid
-from credits_portal.models import Organisation
 
 
 @admin.register(BillingContact)
@@ -39,7 +38,7 @@ class AgreementAdminForm(forms.ModelForm):
         if limit is not None and limit <= 0:
             self.add_error("credit_limit", "The credit limit must be more than zero.")
         organisation = data.get("organisation") or getattr(self.instance, "organisation", None)
-        if organisation is not None and organisation.commerce == Organisation.Commerce.NEW:
+        if organisation is not None and not organisation.holds_credits:
             raise forms.ValidationError(
                 "New-commerce organisations cannot buy credits: they have no agreements."
             )

@@ -14,7 +14,12 @@ from ninja import Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 
 from billing.api import money_str
-from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
+from billing.exceptions import (
+    AgreementNotRegistered,
+    BillingError,
+    CreditLimitExceeded,
+    NoCredits,
+)
 from billing.models import CreditAccount, Invoice, Payment
 from billing.services import cards
 from billing.services.agreements import AGREEMENT_NUMBER, agreements_choosable
@@ -29,7 +34,6 @@ from credits_portal.api import (
 )
 from credits_portal.api_input import Text
 from credits_portal.audit import actor_of, audit
-from credits_portal.models import Organisation
 
 router = Router(tags=["invoices"], auth=admin_auth)
 
@@ -100,11 +104,8 @@ def purchase_create(request: HttpRequest, payload: PurchaseIn):
     card, off-session. 409 `agreement_not_registered`, `credit_limit_exceeded`, `new_commerce`,
     `no_payment_method`, `card_declined`; 422 bad amounts."""
     account = _account(request)
-    if account.organisation.commerce == Organisation.Commerce.NEW:
-        raise _conflict(
-            "new_commerce",
-            "New-commerce organisations cannot buy credits: their overage is billed after use.",
-        )
+    if not account.organisation.holds_credits:
+        raise _conflict(NoCredits.code, NoCredits.MESSAGE)
     amount = purchase_amount(account, payload.amount)  # a BillingError naming `amount`: 422
     if payload.method == "agreement":
         invoice = _on_agreement(request, account, payload, amount)

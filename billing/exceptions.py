@@ -21,3 +21,19 @@ class CreditLimitExceeded(BillingError):
 
     def __init__(self, message: str, *, field: str | None = "amount") -> None:
         super().__init__(message, field=field, conflict=True)
+
+
+class NoCredits(BillingError):
+    """The organisation holds no credits (new commerce, Organisation.holds_credits): nothing
+    that buys, recharges or spends them applies to it."""
+
+    code = "new_commerce"
+    MESSAGE = "New-commerce organisations cannot buy credits: their overage is billed after use."
+
+    def __init__(self, *, field: str | None = None, conflict: bool = True) -> None:
+        super().__init__(self.MESSAGE, field=field, conflict=conflict)
+
+    @classmethod
+    def unless_held(cls, organisation, *, field: str | None = None, conflict: bool = True) -> None:
+        if not organisation.holds_credits:
+            raise cls(field=field, conflict=conflict)

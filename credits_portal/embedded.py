@@ -9,12 +9,15 @@ wrapped command).
     python -m credits_portal.embedded run            # portal, workers, beat and demo data
     python -m credits_portal.embedded test -- pytest # any command with the services up
     python -m credits_portal.embedded test --replica -- pytest …  # and DATABASE_REPLICA_URL
+    python -m credits_portal.embedded manage -- grant_funds contoso 50
+                                                     # a command beside `run` (or alone)
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import secrets
 import signal
@@ -31,6 +34,27 @@ from urllib.request import Request, urlopen
 BASE_DIR = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
 DEMO_PASSWORD = "Contoso-Demo-2026"
+# What `run` leaves in its data directory while it runs, for `manage` to find its services.
+RUNNING_FILE = "running.json"
+# The variables a command needs to reach the same services as the running portal.
+SHARED_ENV = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY_FILE",
+    "SITE_URL",
+    "EMAIL_URL",
+    "DEBUG",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "STRIPE_JS_URL",
+)
+
+
+def data_dir() -> Path:
+    """`.data` of the checkout, or EMBEDDED_DATA_DIR (the tests run a second portal there)."""
+    return Path(os.environ.get("EMBEDDED_DATA_DIR") or BASE_DIR / ".data")
 
 
 def free_port() -> int:
@@ -215,6 +239,14 @@ class Services:
         self.start_redis()
         self.start_stripe()
 
+    def publish(self) -> None:
+        """Say where the services are, for `manage` beside this `run`; gone when it stops."""
+        path = self.data_dir / RUNNING_FILE
+        shared = {key: self.env[key] for key in SHARED_ENV if key in self.env}
+        path.write_text(json.dumps({"pid": os.getpid(), "env": shared}, indent=2))
+        path.chmod(0o600)
+        atexit.register(path.unlink, missing_ok=True)
+
     def manage(self, *args: str) -> None:
         subprocess.run([sys.executable, "manage.py", *args], env=self.env, cwd=BASE_DIR, check=True)
 
@@ -247,10 +279,15 @@ def run_portal(services: Services) -> int:
     env.setdefault("DEBUG", "1")
     env.setdefault("EMAIL_URL", "console://")
     port = env.get("PORT", "8000")
+    # Emails link to the port the portal serves on.
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
     services.start_all()
     services.stripe_webhook_to(f"http://127.0.0.1:{port}/billing/stripe/webhook/")
     services.manage("migrate", "--no-input")
-    services.manage("seed_demo", "--password", DEMO_PASSWORD)
+    records = env.get("DEMO_USAGE_RECORDS")
+    services.manage(
+        "seed_demo", "--password", DEMO_PASSWORD, *(["--usage-records", records] if records else [])
+    )
     web = services.spawn(
         "web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], log=False
     )
@@ -267,11 +304,13 @@ def run_portal(services: Services) -> int:
         restart=True,
     )
     wait_for_port(int(port), web, "the web server")
+    services.publish()
     logs = services.data_dir / "logs"
     print(
         f"\ncredits_portal is running at http://127.0.0.1:{port}/\n"
-        f"  sign in as global@contoso.example (or billing@, license@, reports@) "
-        f"with the password {DEMO_PASSWORD}\n"
+        f"  sign in as global@contoso.example (or billing@, license@, reports@; "
+        f"billing@fabrikam.example for new commerce) with the password {DEMO_PASSWORD}\n"
+        '  commands beside it: make manage ARGS="grant_funds contoso 50"\n'
         f"  the workers (one for each queue: {', '.join(WORKERS)}) and beat log to "
         f"{logs}/<name>.log\n"
         "  Ctrl-C stops everything; a worker or beat that dies is started again.\n",
@@ -308,6 +347,34 @@ def run_command(services: Services, command: list[str], *, replica: bool = False
     return subprocess.run(command, env=env, cwd=BASE_DIR).returncode
 
 
+def running_env(directory: Path) -> dict[str, str] | None:
+    """The services of a `run` alive in `directory`, or None."""
+    try:
+        running = json.loads((directory / RUNNING_FILE).read_text())
+        os.kill(int(running["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return dict(running["env"])
+
+
+def manage_command(directory: Path, args: list[str]) -> int:
+    """`manage.py args` against the services of the `run` in `directory`; when none runs, the
+    same embedded services are started for the command, and stopped after it."""
+    shared = running_env(directory)
+    if shared is not None:
+        env = {**os.environ, **shared}
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR
+        ).returncode
+    services = Services(directory, persistent=True)
+    services.env.setdefault("DEBUG", "1")
+    services.env.setdefault("EMAIL_URL", "console://")
+    services.start_all()
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], env=services.env, cwd=BASE_DIR
+    ).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -321,21 +388,31 @@ def main(argv: list[str] | None = None) -> int:
         help="set DATABASE_REPLICA_URL to a second database on the same PostgreSQL",
     )
     test.add_argument("command", nargs=argparse.REMAINDER)
+    manage = sub.add_parser("manage", help="a manage.py command beside `run` (or alone)")
+    manage.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
     # Ctrl-C and SIGTERM both stop the children, even when started from a shell that ignores SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.mode == "manage":
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        if not command:
+            parser.error("name the command: manage -- grant_funds contoso 50")
+        try:
+            return manage_command(data_dir(), command)
+        except KeyboardInterrupt:
+            return 130
     print("Starting the embedded services:")
     if args.mode == "run":
-        services = Services(BASE_DIR / ".data", persistent=True)
+        services = Services(data_dir(), persistent=True)
         try:
             return run_portal(services)
         except KeyboardInterrupt:
             print("\nStopping…", file=sys.stderr)
             return 0
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    services = Services(BASE_DIR / ".data" / "test", persistent=False)
+    services = Services(data_dir() / "test", persistent=False)
     try:
         return run_command(services, command or ["pytest"], replica=args.replica)
     except KeyboardInterrupt:

@@ -70,6 +70,12 @@ class Organisation(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def holds_credits(self) -> bool:
+        """Legacy commerce prepays calls with Communications Credits; new commerce holds none:
+        what its plans do not cover is overage, billed after use. The one place this is said."""
+        return self.commerce != self.Commerce.NEW
+
 
 class Membership(models.Model):
     """A user's role in one organisation; a user may belong to several."""

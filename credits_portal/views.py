@@ -32,6 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "capabilities": sorted(MATRIX[request.membership.role], key=list(Capability).index),
             "member_count": organisation.memberships.count(),
+            "alerts": render_slot("alerts", request),
             "cards": render_slot("home", request),
         },
     )

@@ -15,7 +15,12 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.exceptions import AgreementNotRegistered, BillingError, CreditLimitExceeded
+from billing.exceptions import (
+    AgreementNotRegistered,
+    BillingError,
+    CreditLimitExceeded,
+    NoCredits,
+)
 from billing.models import CreditAccount, EnterpriseAgreement, Invoice
 from billing.money import format_money, parse_amount
 from billing.services.invoices import invoice_issue
@@ -53,14 +58,6 @@ def _clean_limit(account: CreditAccount, value: object) -> Decimal:
     return parse_amount(value, str(account.currency), field="credit_limit")
 
 
-def _refuse_new_commerce(account: CreditAccount) -> None:
-    if account.organisation.commerce == Organisation.Commerce.NEW:
-        raise BillingError(
-            "New-commerce organisations cannot buy credits: their overage is billed after use.",
-            conflict=True,
-        )
-
-
 def _current(organisation: Organisation, number: str) -> EnterpriseAgreement | None:
     return EnterpriseAgreement.objects.filter(
         organisation=organisation, number=number, removed_at__isnull=True
@@ -74,7 +71,7 @@ def agreement_request(
     number = _clean_number(number)
     name = _clean_name(name)
     terms = 30 if payment_terms_days is None else _clean_terms(payment_terms_days)
-    _refuse_new_commerce(account)
+    NoCredits.unless_held(account.organisation)
     with transaction.atomic():
         locked = lock_account(account)
         if _current(locked.organisation, number) is not None:
@@ -105,7 +102,7 @@ def agreement_register(
     limit = _clean_limit(account, credit_limit)
     terms = None if payment_terms_days is None else _clean_terms(payment_terms_days)
     name = None if name is None else _clean_name(name)
-    _refuse_new_commerce(account)
+    NoCredits.unless_held(account.organisation)
     with transaction.atomic():
         locked = lock_account(account)
         agreement = _current(locked.organisation, number)

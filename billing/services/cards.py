@@ -17,14 +17,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import gateway
-from billing.exceptions import BillingError
+from billing.exceptions import BillingError, NoCredits
 from billing.gateway import GatewayCard, GatewayPayment, PaymentStatus
 from billing.models import Card, CreditAccount, Payment
 from billing.money import format_money, to_minor_units
 from billing.services import payments
 from billing.services.ledger import lock_account
 from billing.services.purchases import purchase_amount
-from credits_portal.models import Organisation
 
 log = logging.getLogger(__name__)
 Status = Payment.Status
@@ -127,10 +126,7 @@ def payment_start(
     *, account: CreditAccount, amount: object, form_token: uuid.UUID, actor=None
 ) -> Payment:
     """A card payment for `amount`; the same form submitted twice is the same payment."""
-    if account.organisation.commerce == Organisation.Commerce.NEW:
-        raise BillingError(
-            "New-commerce organisations cannot buy credits: their overage is billed after use."
-        )
+    NoCredits.unless_held(account.organisation, conflict=False)
     value = purchase_amount(account, amount)
     payment, created = Payment.objects.get_or_create(
         account=account,

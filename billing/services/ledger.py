@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from billing.exceptions import BillingError
+from billing.exceptions import BillingError, NoCredits
 from billing.models import CreditAccount, FundLot, Invoice, LedgerEntry
 from credits_portal.db import copy_rows
 from credits_portal.models import Organisation
@@ -132,10 +132,7 @@ def lot_add(
         existing = FundLot.objects.filter(account=account, reference=reference).first()
         if existing is not None:
             return existing
-        if account.organisation.commerce == Organisation.Commerce.NEW:
-            raise BillingError(
-                "New-commerce organisations cannot buy credits: their overage is billed after use."
-            )
+        NoCredits.unless_held(account.organisation, conflict=False)
         if purchased_at > now:
             raise BillingError("The purchase time cannot be in the future.", field="purchased_at")
         if purchased_at + EXPIRY <= now:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from billing.exceptions import BillingError
+from billing.exceptions import BillingError, NoCredits
 from billing.models import Card, CreditAccount, EnterpriseAgreement
 from billing.money import format_money, parse_amount
 from billing.services.agreements import agreement_active
@@ -27,7 +27,6 @@ from billing.services.recharge import (
     recharge_enqueue,
     recharge_method_ready,
 )
-from credits_portal.models import Organisation
 
 
 def auto_recharge_configure(
@@ -55,10 +54,7 @@ def auto_recharge_configure(
 def _settings_clean(
     account: CreditAccount, trigger_amount: object, recharge_amount: object
 ) -> tuple[Decimal, Decimal]:
-    if account.organisation.commerce == Organisation.Commerce.NEW:
-        raise BillingError(
-            "New-commerce organisations have no credits to recharge.", field="enabled"
-        )
+    NoCredits.unless_held(account.organisation, field="enabled", conflict=False)
     currency = str(account.currency)
     trigger = parse_amount(trigger_amount, currency, field="trigger_amount")
     high = settings.PURCHASE_MAX_AMOUNT
@@ -182,6 +178,7 @@ def recharge_card_save(*, account: CreditAccount, setup_intent_id: str) -> Card:
 def recharge_method_set(*, account: CreditAccount, agreement: EnterpriseAgreement | None) -> None:
     """Auto-recharge pays with the saved card (None) or is invoiced against `agreement`, which
     must be one an operator registered; choosing it lifts a suspension (e.g. its credit limit)."""
+    NoCredits.unless_held(account.organisation, field="agreement")
     if agreement is not None:
         agreement = agreement_active(account=account, agreement=agreement)
     with transaction.atomic():

@@ -3,13 +3,13 @@ expired = closing balance, every figure summed from the ledger."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.db.models import Sum
 
-from billing.models import CreditAccount, LedgerEntry
+from billing.models import CreditAccount, Invoice, LedgerEntry
 
 Kind = LedgerEntry.Kind
 
@@ -21,6 +21,12 @@ class Statement:
     opening: Decimal
     by_kind: dict[str, Decimal]
     closing: Decimal
+    # Every invoice issued in the month, overage (billed after use, outside the ledger) included.
+    invoices: list[Invoice] = field(default_factory=list)
+
+    @property
+    def overage(self) -> Decimal:
+        return sum((i.total for i in self.invoices if i.kind == Invoice.Kind.OVERAGE), Decimal(0))
 
     @property
     def lines(self) -> list[tuple[str, Decimal]]:
@@ -59,4 +65,9 @@ def statement_for(account: CreditAccount, month: date) -> Statement:
     opening, closing = _balance_before(account, start), _balance_before(account, end)
     if opening + sum(by_kind.values()) != closing:
         raise ValueError(f"The ledger does not tie out for {month:%Y-%m}: run verify_ledger.")
-    return Statement(account, month, opening, by_kind, closing)
+    issued = list(
+        Invoice.objects.filter(account=account, issued_at__gte=start, issued_at__lt=end)
+        .select_related("account__organisation")
+        .order_by("number")
+    )
+    return Statement(account, month, opening, by_kind, closing, issued)

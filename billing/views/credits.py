@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from billing.exceptions import BillingError
+from billing.exceptions import BillingError, NoCredits
 from billing.forms import AddFundsForm, AutoRechargeConfirmForm, AutoRechargeForm, LedgerFilterForm
 from billing.money import format_money
 from billing.selectors import account_summary, ledger_entries
@@ -27,7 +27,6 @@ from billing.services.recharge_settings import (
 )
 from billing.views.shortcuts import account_for_request
 from credits_portal.audit import audit
-from credits_portal.models import Organisation
 from credits_portal.permissions import Capability
 from credits_portal.slots import render_slot
 from credits_portal.tenancy import require_capability
@@ -65,7 +64,6 @@ def credits(request: HttpRequest) -> HttpResponse:
             "entries": page,
             "filters": filters,
             "kind": kind or "",
-            "new_commerce": account.organisation.commerce == Organisation.Commerce.NEW,
             "card": cards.card_current(account),
             "recharge_form": AutoRechargeForm(
                 initial={
@@ -78,16 +76,14 @@ def credits(request: HttpRequest) -> HttpResponse:
             "recharges": account.recharges.select_related("lot__invoice")[:20],
             **recharge_terms(),
             "panels": render_slot("credits", request),
+            "alerts": render_slot("alerts", request),
         },
     )
 
 
 def _refuse_new_commerce(request: HttpRequest, account) -> HttpResponse | None:
-    if account.organisation.commerce == Organisation.Commerce.NEW:
-        messages.error(
-            request,
-            "New-commerce organisations cannot buy credits: their overage is billed after use.",
-        )
+    if not account.organisation.holds_credits:
+        messages.error(request, NoCredits.MESSAGE)
         return redirect("billing:credits")
     return None
 

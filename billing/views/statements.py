@@ -57,6 +57,14 @@ def statement(request: HttpRequest) -> HttpResponse:
             writer.writerow(
                 [label, amount.quantize(quantum(str(account.currency))), str(account.currency)]
             )
+        for invoice in found.invoices:
+            writer.writerow(
+                [
+                    f"Invoice {invoice.display_number} ({invoice.get_kind_display()})",
+                    invoice.total.quantize(quantum(str(invoice.currency))),
+                    str(invoice.currency),
+                ]
+            )
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return response

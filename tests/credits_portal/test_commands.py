@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import io
-from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing.models import FundLot
-from billing.selectors import account_summary
 from credits_portal.models import ApiKey, Membership, Organisation, User
 from credits_portal.services import api_key_authenticate
 
@@ -151,46 +148,3 @@ def test_create_api_key_refuses_unknown_org_and_scope(org):
     with pytest.raises(CommandError, match="scope"):
         run("create_api_key", "contoso", "--scope", "root")
     assert not ApiKey.objects.exists()
-
-
-def test_seed_demo_is_safe_to_run_twice():
-    run("seed_demo", "--usage-records", "300")
-    run("seed_demo", "--usage-records", "300")
-    contoso = Organisation.objects.get(slug="contoso")
-    roles = dict(contoso.memberships.values_list("user__email", "role"))
-    assert roles == {
-        "global@contoso.example": "global",
-        "billing@contoso.example": "billing",
-        "license@contoso.example": "license",
-        "reports@contoso.example": "reports",
-    }
-    assert User.objects.get(email="global@contoso.example").memberships.count() == 2
-    assert contoso.billing_contacts.count() == 1
-    summary = account_summary(contoso.credit_account)
-    amounts = sorted(
-        FundLot.objects.filter(account__organisation=contoso).values_list("amount", flat=True)
-    )
-    assert amounts == [Decimal("50"), Decimal("200"), Decimal("500"), Decimal("6000")]
-    # The oldest lot expires within 30 days; usage drew on it first.
-    assert 0 < summary.expiring_soon <= Decimal("200")
-    from usage.models import UsageRecord
-
-    usage = UsageRecord.objects.filter(organisation=contoso)
-    assert 250 < usage.count() <= 300
-    assert set(usage.values_list("type", flat=True)) == {
-        "outbound",
-        "conference_dial_out",
-        "toll_free_dial_in",
-        "sms",
-    }
-    assert summary.balance == Decimal("6750") - sum(
-        usage.filter(funded_by="credits").values_list("charge", flat=True)
-    )
-    from licensing.models import Assignment, DirectoryUser
-
-    users = DirectoryUser.objects.filter(organisation=contoso)
-    assert users.count() == 200
-    assert set(users.values_list("usage_location", flat=True)) == {"US", "GB", "DE", "JP", "KR"}
-    with_credits = users.filter(assignments__product__sku="COMMS_CREDITS").count()
-    assert 50 < with_credits < 200, "some with Communications Credits, some without"
-    assert Assignment.objects.filter(user__organisation=contoso).count() > 400

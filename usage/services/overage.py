@@ -17,6 +17,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine
+from billing.money import round_money
 from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account_of
 from credits_portal.models import Organisation
@@ -149,3 +150,45 @@ def overage_invoice_unbilled(*, now: datetime | None = None) -> int:
         if overage_invoice_organisation(organisation=organisation, before=before):
             issued += 1
     return issued
+
+
+@dataclass(frozen=True)
+class OverageMonth:
+    """This month's overage so far and where it is heading (pages of new commerce)."""
+
+    month: date
+    accrued: Decimal
+    forecast: Decimal
+    records: int
+    last_invoice: Invoice | None
+
+
+def overage_this_month(organisation: Organisation, *, now: datetime | None = None) -> OverageMonth:
+    """What the current month (UTC) has accrued, and the month's forecast at the pace so far
+    (accrued ÷ the part of the month elapsed), rounded to the currency's unit."""
+    now = now or timezone.now()
+    start = closed_before(now)
+    found = UsageRecord.objects.filter(
+        organisation=organisation,
+        funded_by=FundedBy.OVERAGE,
+        started_at__gte=start,
+        started_at__lte=now,
+    ).aggregate(total=Sum("charge"), records=Count("id"))
+    accrued = found["total"] or Decimal(0)
+    month = month_of(now)
+    end = datetime.combine(_last_day(month) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    elapsed = max((now - start).total_seconds(), 3600.0)  # not a month from its first minutes
+    pace = Decimal(str((end - start).total_seconds() / elapsed))
+    currency = str(organisation.currency)
+    last = (
+        Invoice.objects.filter(account__organisation=organisation, kind=Invoice.Kind.OVERAGE)
+        .order_by("-number")
+        .first()
+    )
+    return OverageMonth(
+        month=month,
+        accrued=round_money(accrued, currency),
+        forecast=round_money(accrued * pace, currency),
+        records=found["records"],
+        last_invoice=last,
+    )

@@ -58,7 +58,7 @@ class Rules:
     def after_pool(self, organisation: Organisation, skus: frozenset[str]) -> str | None:
         """What pays beyond the pool: credits (legacy commerce with a license that pays from
         them), overage (new commerce), or nothing."""
-        if organisation.commerce == Organisation.Commerce.NEW:
+        if not organisation.holds_credits:
             return FundedBy.OVERAGE
         return FundedBy.CREDITS if skus & self.credits else None
 
