@@ -321,10 +321,9 @@ class RefusedCall(models.Model):
             ),
             models.CheckConstraint(condition=Q(count__gte=1), name="refused_call_counted"),
         ]
-        indexes = [
-            # The report's order, newest first, and its keyset pages.
-            models.Index(fields=["organisation", "last_at", "id"], name="refused_call_org_last"),
-        ]
+        # No index on last_at: each refusal updates its row in place (a HOT update, no index
+        # touched), which a storm of one refusal needs; the report reads a range of days through
+        # the unique index and sorts what it finds (a bounded number of rows a day).
 
     def __str__(self) -> str:
         return f"{self.day} {self.upn} {self.reason} x{self.count}"

@@ -144,11 +144,6 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "indexes": [
-                    models.Index(
-                        fields=["organisation", "last_at", "id"], name="refused_call_org_last"
-                    )
-                ],
                 "constraints": [
                     models.UniqueConstraint(
                         fields=("organisation", "day", "upn", "reason", "type"),
