@@ -27,6 +27,7 @@ app.conf.task_queues = [Queue(name) for name in (QUEUE_DEFAULT, QUEUE_EXPORTS, Q
 app.conf.task_routes = {
     "usage.tasks.run_export": {"queue": QUEUE_EXPORTS},
     "billing.tasks.send_notification": {"queue": QUEUE_NOTIFICATIONS},
+    "usage.tasks.send_pool_alert": {"queue": QUEUE_NOTIFICATIONS},
     # Batches that find who to email (notify_expiring_funds) and any later one named so.
     "*.notify_*": {"queue": QUEUE_NOTIFICATIONS},
 }

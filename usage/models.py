@@ -278,3 +278,83 @@ class ExportJob(models.Model):
             if self.status == self.Status.DONE
             else int(100 * self.rows_done / max(self.rows_total, 1))
         )
+
+
+class RefusalReason(models.TextChoices):
+    """Why authorization refused a call (usage.services.authorize), as the platform is told."""
+
+    UNKNOWN_USER = "unknown_user", "Unknown user"
+    NO_LICENSE = "no_license", "No license for this kind of call"
+    NO_CREDITS_LICENSE = "no_credits_license", "No plan minutes left and no Communications Credits"
+    INSUFFICIENT_BALANCE = "insufficient_balance", "Communications Credits balance too low"
+    DESTINATION_NOT_RATED = "destination_not_rated", "Destination not on the rate card"
+
+
+class RefusedCall(models.Model):
+    """Refused authorizations of one caller, reason and call type on one UTC day: how many, the
+    first and the last, and the last number called (the vendor's "blocked users" report).
+
+    One row per (organisation, day, UPN, reason, type), counted up by one upsert per refusal:
+    a platform retrying a refused call thousands of times makes one row, not thousands. An
+    unknown caller has no user row: the UPN the platform sent is kept (truncated), and past
+    `usage.services.refusals.UNKNOWN_PER_DAY` distinct unknown UPNs a day they share one row.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="UTC.")
+    upn = models.CharField(max_length=254, help_text="As the platform sent it (lower case).")
+    user = models.ForeignKey(
+        DirectoryUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    type = models.CharField(max_length=20, choices=CallType.choices)
+    reason = models.CharField(max_length=40, choices=RefusalReason.choices)
+    count = models.PositiveIntegerField(default=1)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    to_number = models.CharField(max_length=20, blank=True, help_text="The last number called.")
+    to_country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "day", "upn", "reason", "type"], name="refused_call_once"
+            ),
+            models.CheckConstraint(condition=Q(count__gte=1), name="refused_call_counted"),
+        ]
+        # No index on last_at: each refusal updates its row in place (a HOT update, no index
+        # touched), which a storm of one refusal needs; the report reads a range of days through
+        # the unique index and sorts what it finds (a bounded number of rows a day).
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.upn} {self.reason} x{self.count}"
+
+
+class PoolAlert(models.Model):
+    """An email to the billing contacts that a pool reached a threshold of its minutes in a
+    month: at most one per (pool, month, threshold), which the unique constraint decides even
+    when concurrent batches reach it together."""
+
+    class Threshold(models.IntegerChoices):
+        EIGHTY = 80, "80 %"
+        FULL = 100, "100 %"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The first day of the month.")
+    category = models.CharField(max_length=20, choices=PoolUsage.Category.choices)
+    country = models.CharField(max_length=2, blank=True, help_text="Domestic pools only.")
+    threshold = models.PositiveSmallIntegerField(choices=Threshold.choices)
+    used = models.PositiveIntegerField(help_text="Minutes used when it was reached.")
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "month", "category", "country", "threshold"],
+                name="pool_alert_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.month:%Y-%m} {self.category} {self.country} {self.threshold}%"

@@ -4,6 +4,7 @@ from credits_portal.db_router import replica_reads
 from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
+from usage.services.pool_alerts import pool_alert_send
 
 
 @shared_task(time_limit=60, acks_late=True)
@@ -24,3 +25,16 @@ def run_export(job_id: int) -> str:
     job's status and progress are written to (and read from) the primary."""
     with replica_reads():
         return export_job_run(job_id=job_id).status
+
+
+# Sending an email twice is better than not at all; SMTP hiccups are retried with back-off.
+@shared_task(
+    time_limit=120,
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    retry_kwargs={"max_retries": 5},
+)
+def send_pool_alert(alert_id: int) -> int:
+    """A pool reached 80 % or 100 % of its minutes this month: its email (pool_alerts)."""
+    return pool_alert_send(alert_id=alert_id)

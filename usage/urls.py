@@ -1,6 +1,6 @@
 from django.urls import path
 
-from usage import views
+from usage import reports, views
 
 app_name = "usage"
 urlpatterns = [
@@ -12,6 +12,13 @@ urlpatterns = [
         "reports/usage/exports/<uuid:code>/download", views.export_download, name="export_download"
     ),
     path("reports/usage/export.xlsx", views.export_xlsx, name="export_xlsx"),
+    path("reports/pools/", reports.pools, name="pools"),
+    path("reports/refused-calls/", reports.refused_calls_page, name="refused_calls"),
+    path(
+        "reports/refused-calls/export.csv",
+        reports.refused_calls_export,
+        name="refused_calls_export",
+    ),
     # Record ids are the platform's own strings, slashes and all.
     path("reports/usage/records/<path:record_id>", views.record_detail, name="record"),
 ]

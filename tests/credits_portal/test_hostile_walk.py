@@ -51,6 +51,9 @@ QUERY_EXTRA: dict[str, list[str]] = {
         *("country", "funded_by", "sort"),
     ],
     "usage:export_xlsx": ["tab", "range", "start", "end", "user", "funded_by", "domestic"],
+    "usage:pools": ["month"],
+    "usage:refused_calls": ["after", "range", "start", "end"],
+    "usage:refused_calls_export": ["range", "start", "end", "user", "reason", "type", "after"],
     "licensing:users": ["page", "q", "license", "location", "sort"],
     "audit_log": ["page", "action"],
     "billing:statement": ["month", "format"],
@@ -63,7 +66,14 @@ QUERY_EXTRA: dict[str, list[str]] = {
 # Added to every request of a page, so that the hostile value reaches the code it would reach
 # from the page's own links (a custom range reads its dates).
 QUERY_BASE: dict[str, dict[str, str]] = {
-    name: {"range": "custom"} for name in ("usage:report", "usage:export_csv", "usage:export_xlsx")
+    name: {"range": "custom"}
+    for name in (
+        "usage:report",
+        "usage:export_csv",
+        "usage:export_xlsx",
+        "usage:refused_calls",
+        "usage:refused_calls_export",
+    )
 }
 # For the roles other than the walker's: the middleware answers the rest before any role is read.
 SAMPLE = [str(2**63), "2026-02-30"]

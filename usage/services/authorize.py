@@ -35,6 +35,7 @@ from usage.services import rating
 from usage.services.holds import minutes_hold
 from usage.services.pools import month_of, pool_size
 from usage.services.rates import country_of, rate_for
+from usage.services.refusals import refusal_record
 
 # A reservation outlives its call's longest duration by this much before the minute task frees it.
 RESERVATION_GRACE = timedelta(minutes=5)
@@ -54,6 +55,19 @@ class Decision:
 def call_authorize(
     *, organisation: Organisation, upn: str, call_type: str, to: str, from_: str = ""
 ) -> Decision:
+    decision = _decide(organisation, upn, call_type, to, from_)
+    if not decision.allowed:  # counted for Reports › Refused calls; never changes the answer
+        refusal_record(
+            organisation_id=organisation.pk,
+            upn=upn,
+            call_type=call_type,
+            to=to,
+            reason=decision.reason,
+        )
+    return decision
+
+
+def _decide(organisation: Organisation, upn: str, call_type: str, to: str, from_: str) -> Decision:
     currency = str(organisation.currency)
     refused = Decision(False, "", currency=currency)
     user = _caller(organisation.pk, upn)

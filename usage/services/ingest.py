@@ -39,6 +39,7 @@ from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
 from usage.services.holds import holds_authorizing, holds_settle, late_record
+from usage.services.pool_alerts import pool_alerts_check
 from usage.services.pools import month_of, pool_size_now
 from usage.services.rates import RateTable, country_of
 
@@ -332,6 +333,7 @@ def usage_ingest(
         for pool in batch.pools.values():
             if pool.changed:
                 PoolUsage.objects.filter(pk=pool.pk).update(used=pool.used, held=pool.held)
+        pool_alerts_check(organisation=organisation, pools=batch.pools, now=batch.now)
         if debits:
             funds_debit_many(account=account, lines=debits)
         if settled:
