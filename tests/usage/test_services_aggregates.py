@@ -464,3 +464,15 @@ def test_a_large_batch_writes_one_row_per_key(rated, person):
     assert DailyUsage.objects.count() == len(grouped_records()) <= 6
     assert sum(DailyUsage.objects.values_list("count", flat=True)) == 1000
     assert_exact()
+
+
+def test_home_and_the_credits_page_read_no_usage_record(mixed, client_as):
+    """Their panels (pools and the funding planner) read the pools and the aggregates."""
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_as(Role.GLOBAL)
+    for name in ("home", "billing:credits"):
+        with time_machine.travel(NOW, tick=True), CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse(name)).status_code == 200
+        assert any("usage_dailyusage" in q["sql"] for q in queries) == (name != "home")
+        assert not any("usage_usagerecord" in q["sql"] for q in queries), name
