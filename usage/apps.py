@@ -8,7 +8,9 @@ class UsageConfig(AppConfig):
     def ready(self) -> None:
         from billing.services.verify import register_check
         from usage import panels  # noqa: F401  (the minute pools on Home and Communications Credits)
+        from usage.services.aggregates import AGGREGATE_CHECKS
         from usage.services.holds import CHECKS
 
-        for rule, sql in CHECKS:  # the pool invariant, checked by verify_ledger
+        # The pool invariant and the aggregates' equality with the records, by verify_ledger.
+        for rule, sql in CHECKS + AGGREGATE_CHECKS:
             register_check(rule, sql)

@@ -203,6 +203,64 @@ class UsageRecord(models.Model):
         return self.reference_for(self.record_id)
 
 
+class DailyUsage(models.Model):
+    """The records of one organisation summed per UTC day of `started_at` and per the dimensions
+    the report filters on: what the report's totals and chart and the funding planner read
+    instead of the records. Added to in the transaction that inserts the records
+    (usage.services.aggregates), rebuilt from them by `rebuild_usage_aggregates`, and checked
+    against them by `verify_ledger`. Not per user: that would be about as many rows as records
+    (the report's user filter reads the records, through `usage_org_user_time`)."""
+
+    # No index of its own: the unique constraint's index starts with the organisation.
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    day = models.DateField(help_text="The UTC day the calls and messages started.")
+    kind = models.CharField(max_length=4, choices=UsageRecord.Kind.choices)
+    type = models.CharField(max_length=20, choices=CallType.choices)
+    funded_by = models.CharField(max_length=15, choices=FundedBy.choices)
+    domestic = models.BooleanField()
+    to_country = models.CharField(max_length=2, blank=True)
+    count = models.PositiveIntegerField()
+    units = models.PositiveBigIntegerField()
+    plan_minutes = models.PositiveBigIntegerField()
+    duration_seconds = models.PositiveBigIntegerField()
+    charge = models.DecimalField(max_digits=22, decimal_places=4)
+
+    class Meta:
+        constraints = [
+            # Its index serves every read: an organisation's days, then the dimensions.
+            models.UniqueConstraint(
+                fields=[
+                    "organisation",
+                    "day",
+                    "kind",
+                    "type",
+                    "funded_by",
+                    "domestic",
+                    "to_country",
+                ],
+                name="daily_usage_once",
+            ),
+            models.CheckConstraint(condition=Q(count__gt=0), name="daily_usage_counts_records"),
+            models.CheckConstraint(
+                condition=Q(charge__gte=0), name="daily_usage_charge_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(plan_minutes__lte=models.F("units")),
+                name="daily_usage_plan_within_units",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="sms", type=CallType.SMS)
+                | (Q(kind="call") & ~Q(type=CallType.SMS)),
+                name="daily_usage_kind_of_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.day} {self.type} {self.funded_by}: {self.count}"
+
+
 class OverageInvoice(models.Model):
     """An invoice of a new-commerce organisation's overage: the records not yet billed of the
     closed months (UTC), late ones of a month already invoiced included; each names it."""

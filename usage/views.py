@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,8 +15,9 @@ from billing.models import LedgerEntry
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 from usage.exports import CALL_COLUMNS, SMS_COLUMNS
-from usage.models import ExportJob, FundedBy, UsageRecord
+from usage.models import ExportJob, UsageRecord
 from usage.preferences import PreferenceForm, chosen_columns, preference_save
+from usage.services.aggregates import UsageSlice, report_slice, usage_totals
 from usage.services.export_jobs import export_job_start
 from usage.services.planner import chart, chart_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
@@ -33,17 +31,8 @@ def _kind(request: HttpRequest) -> str:
     return UsageRecord.Kind.SMS if sms else UsageRecord.Kind.CALL
 
 
-def _totals(records) -> dict:
-    totals = records.order_by().aggregate(
-        count=Count("id"),
-        units=Sum("units"),
-        plan_minutes=Sum("plan_minutes"),
-        credits=Sum("charge", filter=Q(funded_by=FundedBy.CREDITS)),
-        overage=Sum("charge", filter=Q(funded_by=FundedBy.OVERAGE)),
-        charge=Sum("charge"),
-    )
-    money = {"credits", "overage", "charge"}
-    return {key: value or (Decimal(0) if key in money else 0) for key, value in totals.items()}
+def _totals(where: UsageSlice) -> dict:
+    return usage_totals(where=where)
 
 
 def _export(request: HttpRequest, kind: str) -> ReportExport:
@@ -75,11 +64,12 @@ def report(request: HttpRequest) -> HttpResponse:
 
 
 def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
-    kind, filters, records = export.kind, export.filters, export.records
+    kind, filters = export.kind, export.filters
     columns, preference = export.columns, export.preference
     page = Paginator(export.rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
-    unit, series = chart_series(records, start, end)
+    # Totals and chart from the daily aggregates: only the page of rows reads records.
+    where = report_slice(filters, organisation=request.organisation, kind=kind)
+    unit, series = chart_series(where)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -89,7 +79,7 @@ def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
             "kind": kind,
             "filters": filters,
             "records": page,
-            "totals": _totals(records),
+            "totals": _totals(where),
             "columns": columns,
             "zone": preference.time_zone,
             "preference_form": PreferenceForm(

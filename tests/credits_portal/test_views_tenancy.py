@@ -24,6 +24,7 @@ from credits_portal.permissions import Role
 from licensing.models import CsvUpload, DirectoryUser
 from tests.builders import account_of
 from usage.models import ExportJob, UsageRecord
+from usage.services.aggregates import aggregates_add
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +151,7 @@ def _objects(organisation) -> dict[str, str]:
         currency="USD",
         funded_by="credits",
     )
+    aggregates_add(records=[record])  # what ingest does in the transaction that inserts it
     job = ExportJob.objects.create(
         organisation=organisation,
         user=key.created_by or person_login(organisation),

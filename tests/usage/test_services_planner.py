@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from billing.services.recharge_settings import auto_recharge_configure  # noqa: 
 from credits_portal.permissions import Role
 from tests.builders import account_of, grant
 from usage.models import UsageRecord
+from usage.services.aggregates import UsageSlice
 from usage.services.ingest import usage_ingest
 from usage.services.planner import chart, daily_series, funding_plan
 
@@ -60,13 +62,14 @@ def test_no_spend_no_recommendation(rated):
 
 
 def test_the_daily_chart_follows_the_filters(spending):
-    records = UsageRecord.objects.filter(organisation=spending)
-    series = daily_series(records, date(2026, 11, 10), date(2026, 11, 20))
+    calls = UsageSlice(spending.pk, UsageRecord.Kind.CALL, date(2026, 11, 10), date(2026, 11, 20))
+    series = daily_series(calls)
     assert len(series) == 11 and series[0][1] == 0 and series[-1][1] == Decimal("0.23")
     assert sum(units for _d, _s, units in series) == 100
     drawn = chart(series)
     assert len(drawn.bars) == 11 and drawn.bars[0]["h"] == 0 and drawn.max_units == 10
-    assert daily_series(records.none(), date(2026, 11, 10), date(2026, 11, 12))[0][1:] == (
+    nothing = replace(calls, end=date(2026, 11, 12), nothing=True)
+    assert daily_series(nothing)[0][1:] == (
         Decimal(0),
         0,
     )

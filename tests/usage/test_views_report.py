@@ -144,12 +144,14 @@ def test_one_calls_explanation(client_as, usage):
 
 def test_another_organisations_record_is_404(client_as, usage, other_org):
     from usage.models import UsageRecord
+    from usage.services.aggregates import aggregates_add
 
     record = UsageRecord.objects.get(record_id="dom-1")
     record.pk = None
     record.organisation = other_org
     record.record_id = "theirs-1"
     record.save()
+    aggregates_add(records=[record])  # as ingest would
     client = client_as(Role.GLOBAL)
     assert client.get(reverse("usage:record", args=["theirs-1"])).status_code == 404
     page = client.get(reverse("usage:report"), {"range": "90"})

@@ -38,6 +38,7 @@ from licensing.selectors import Holder, holders_of
 from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
+from usage.services.aggregates import aggregates_add
 from usage.services.holds import holds_authorizing, holds_settle, late_record
 from usage.services.pool_alerts import pool_alerts_check
 from usage.services.pools import month_of, pool_size_now
@@ -329,6 +330,7 @@ def usage_ingest(
             if item.authorization:
                 settled.append(item.authorization)
         copy_rows(UsageRecord, _Rated._fields, new_records)
+        aggregates_add(records=new_records)  # under the same lock: exact with the records
         holds_settle(holds=batch.settled, now=batch.now)
         for pool in batch.pools.values():
             if pool.changed:

@@ -8,14 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing.money import quantum
 from billing.services.ledger import account_for
 from credits_portal.models import Organisation
-from usage.models import FundedBy, UsageRecord
+from usage.services.aggregates import UsageSlice, credit_spend, usage_daily
 from usage.services.pools import month_of, pools_this_month
 
 WINDOWS = (7, 28, 90)
@@ -33,12 +31,12 @@ class Plan:
     reasoning: list[str] = field(default_factory=list)
 
 
-def daily_spend(organisation: Organisation, days: int, now: datetime | None = None) -> Decimal:
-    since = (now or timezone.now()) - timedelta(days=days)
-    total = UsageRecord.objects.filter(
-        organisation=organisation, funded_by=FundedBy.CREDITS, started_at__gte=since
-    ).aggregate(total=Sum("charge"))["total"] or Decimal(0)
-    return total / days
+def daily_spend(organisation: Organisation, now: datetime | None = None) -> dict[int, Decimal]:
+    """Average credit spend a day over each window of WINDOWS: the last 7, 28 and 90 UTC days,
+    today included (the report's "last N days"), read from the daily aggregates in one query."""
+    today = (now or timezone.now()).astimezone(UTC).date()
+    spent = credit_spend(organisation=organisation, windows=WINDOWS, today=today)
+    return {days: spent[days] / days for days in WINDOWS}
 
 
 def _round_up(amount: Decimal, step: Decimal) -> Decimal:
@@ -50,7 +48,8 @@ def funding_plan(organisation: Organisation, now: datetime | None = None) -> Pla
     currency = str(organisation.currency)
     account = account_for(organisation)
     daily = {
-        days: daily_spend(organisation, days, now).quantize(quantum(currency)) for days in WINDOWS
+        days: spend.quantize(quantum(currency))
+        for days, spend in daily_spend(organisation, now).items()
     }
     pace = max(daily[7], daily[28])
     plan = Plan(currency, account.balance, daily, None)
@@ -86,20 +85,10 @@ def funding_plan(organisation: Organisation, now: datetime | None = None) -> Pla
     return plan
 
 
-def daily_series(records, start: date, end: date) -> list[tuple[date, Decimal, int]]:
-    """(day, credit spend, billed units) of the filtered records for each day, zeros included."""
-    rows = (
-        records.order_by()
-        .annotate(day=TruncDate("started_at", tzinfo=UTC))
-        .values("day")
-        .annotate(units=Sum("units"), spend=Sum("charge", filter=Q(funded_by=FundedBy.CREDITS)))
-    )
-    found = {r["day"]: (r["spend"] or Decimal(0), r["units"] or 0) for r in rows}
-    days = (end - start).days + 1
-    return [
-        (start + timedelta(days=n), *found.get(start + timedelta(days=n), (Decimal(0), 0)))
-        for n in range(days)
-    ]
+def daily_series(where: UsageSlice) -> list[tuple[date, Decimal, int]]:
+    """(day, credit spend, billed units) of the slice the report's filters select, for each of
+    its days, zeros included."""
+    return usage_daily(where=where)
 
 
 # Past these many days a bar is a week, past the second a month: a year is 13 bars, not 366.
@@ -107,10 +96,10 @@ DAILY_UP_TO = 62
 WEEKLY_UP_TO = 190
 
 
-def chart_series(records, start: date, end: date) -> tuple[str, list[tuple[date, Decimal, int]]]:
+def chart_series(where: UsageSlice) -> tuple[str, list[tuple[date, Decimal, int]]]:
     """("day" | "week" | "month", series): the daily series, summed into weeks (starting on
     Monday) or calendar months when the range is long, each bucket named by its first day."""
-    daily = daily_series(records, start, end)
+    daily = daily_series(where)
     if len(daily) <= DAILY_UP_TO:
         return "day", daily
     unit = "week" if len(daily) <= WEEKLY_UP_TO else "month"
