@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("credits_portal", "0003_idempotency_key_scope"),
-        ("usage", "0008_export_job_choices"),
+        ("usage", "0009_refused_calls"),
     ]
 
     operations = [
