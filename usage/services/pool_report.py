@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import Sum
@@ -20,7 +20,7 @@ from billing.services.reservations import available
 from credits_portal.models import Organisation
 from credits_portal.validation import date_problem
 from licensing.models import DirectoryUser
-from usage.models import FundedBy, PoolUsage, UsageRecord
+from usage.models import DailyUsage, FundedBy, PoolUsage
 from usage.services.planner import funding_plan
 from usage.services.pools import month_of, pool_size
 
@@ -124,13 +124,12 @@ def pool_report(
 
 def _credits(organisation: Organisation, month: date) -> CreditsPool:
     account = account_for(organisation)
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    end_month = next_month(month)
-    spent = UsageRecord.objects.filter(
+    # From the daily aggregates (UTC days), calls and messages alike.
+    spent = DailyUsage.objects.filter(
         organisation=organisation,
         funded_by=FundedBy.CREDITS,
-        started_at__gte=start,
-        started_at__lt=datetime(end_month.year, end_month.month, 1, tzinfo=UTC),
+        day__gte=month,
+        day__lt=next_month(month),
     ).aggregate(total=Sum("charge"))["total"] or Decimal(0)
     plan = funding_plan(organisation)
     return CreditsPool(
