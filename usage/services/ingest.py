@@ -33,14 +33,13 @@ from billing.services.reservations import reservations_close
 from credits_portal.api_input import CONTROL, SURROGATE, text_problem
 from credits_portal.db import copy_rows
 from credits_portal.models import Organisation
-from licensing.exceptions import LicensingError
 from licensing.selectors import Holder, holders_of
-from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
 from usage.services.holds import holds_authorizing, holds_settle, late_record
+from usage.services.numbers import InvalidNumber, Number, number_of
 from usage.services.pools import month_of, pool_size_now
-from usage.services.rates import RateTable, country_of
+from usage.services.rates import RateTable
 
 MAX_BATCH = 1000
 CALL_TYPES = {CallType.OUTBOUND, CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN}
@@ -76,8 +75,8 @@ class _Parsed:
     kind: str
     type: str
     upn: str
-    from_number: str
-    to_number: str
+    source: Number  # the number called from (may be empty) and its country
+    destination: Number  # the number called and its country
     started_at: datetime
     duration: int
     authorization: str
@@ -183,10 +182,10 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
         if value is None:
             raise Rejected(f"{name}: an E.164 number")
         try:
-            numbers[name] = clean_phone(value)
-        except LicensingError:
+            numbers[name] = number_of(value)
+        except InvalidNumber:
             raise Rejected(f"{name}: {value!r} is not an E.164 number") from None
-    if not numbers["to"]:
+    if not numbers["to"].e164:
         raise Rejected("to: the number called")
     started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
     duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
@@ -439,8 +438,8 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
     currency = batch.currency
     skus = rules.held(item.user.skus)
     user_country = item.user.usage_location
-    to_country = country_of(item.to_number)
-    rate = rates.find(item.type, item.to_number)
+    to_country = item.destination.country
+    rate = rates.find(item.type, item.destination.e164)
     if rate is None:
         raise Rejected("destination_not_rated: no rate for this destination")
     units = rating.billed_units(item.kind, item.duration)
@@ -494,10 +493,10 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
         kind=item.kind,
         type=item.type,
         user_id=item.user.id,
-        from_number=item.from_number,
-        to_number=item.to_number,
+        from_number=item.source.e164,
+        to_number=item.destination.e164,
         to_country=to_country,
-        from_country=country_of(item.from_number) if item.from_number else "",
+        from_country=item.source.country,
         domestic=to_country == user_country,
         started_at=item.started_at,
         duration_seconds=item.duration,
