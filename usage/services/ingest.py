@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import NamedTuple
 
 from django.conf import settings
@@ -38,7 +39,7 @@ from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
 from usage.services.holds import holds_authorizing, holds_settle, late_record
 from usage.services.numbers import InvalidNumber, Number, number_of
-from usage.services.pools import month_of, pool_size_now
+from usage.services.pools import PoolSizes, month_of, pool_sizes_now
 from usage.services.rates import RateTable
 
 MAX_BATCH = 1000
@@ -301,6 +302,7 @@ def usage_ingest(
         existing = _recorded(organisation, [p.id for p in parsed])
         codes = [p.authorization for p in parsed if p.authorization and p.id not in existing]
         batch.authorize(account.pk, codes)
+        batch.lock_pools(_pools_wanted(batch, [p for p in parsed if p.id not in existing]))
         new_records: list[_Rated] = []
         debits: list[DebitLine] = []
         settled: list[str] = []
@@ -328,9 +330,7 @@ def usage_ingest(
                 settled.append(item.authorization)
         copy_rows(UsageRecord, _Rated._fields, new_records)
         holds_settle(holds=batch.settled, now=batch.now)
-        for pool in batch.pools.values():
-            if pool.changed:
-                PoolUsage.objects.filter(pk=pool.pk).update(used=pool.used, held=pool.held)
+        batch.save_pools()
         if debits:
             funds_debit_many(account=account, lines=debits)
         if settled:
@@ -420,17 +420,69 @@ class _Batch:
         )
         self.authorized = set(self.holds) | set(reservations.values_list("code", flat=True))
 
+    @cached_property
+    def sizes(self) -> PoolSizes:
+        """Every pool's size, counted once for the batch."""
+        return pool_sizes_now(self.organisation)
+
+    def lock_pools(self, keys: set[tuple]) -> None:
+        """The rows of these pools (month, category, country), made where missing and locked
+        in one statement, in primary-key order."""
+        keys -= self.pools.keys()
+        if not keys:
+            return
+        organisation = self.organisation
+        PoolUsage.objects.bulk_create(
+            [
+                PoolUsage(organisation=organisation, month=m, category=c, country=k)
+                for m, c, k in keys
+            ],
+            ignore_conflicts=True,
+        )
+        wanted = Q()
+        for month, category, country in keys:
+            wanted |= Q(month=month, category=category, country=country)
+        rows = PoolUsage.objects.filter(wanted, organisation=organisation).order_by("pk")
+        for row in rows.select_for_update():
+            size = self.sizes.size(row.category, row.country)
+            self.pools[(row.month, row.category, row.country)] = _Pool(
+                row.pk, size, row.used, row.held
+            )
+
+    def save_pools(self) -> None:
+        """The minutes the batch moved, written back to the changed pools in one statement."""
+        changed = [pool for pool in self.pools.values() if pool.changed]
+        if not changed:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE usage_poolusage AS p SET used = v.used, held = v.held"
+                " FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS v(id, used, held)"
+                " WHERE p.id = v.id",
+                [[p.pk for p in changed], [p.used for p in changed], [p.held for p in changed]],
+            )
+
     def pool(self, month, category: str, country: str) -> _Pool:
         """The pool's row, made if need be and locked for this transaction."""
         key = (month, category, country)
         if key not in self.pools:
-            row, _ = PoolUsage.objects.get_or_create(
-                organisation=self.organisation, month=month, category=category, country=country
-            )
-            row = PoolUsage.objects.select_for_update().get(pk=row.pk)
-            size = pool_size_now(self.organisation, category, country)
-            self.pools[key] = _Pool(row.pk, size, row.used, row.held)
+            self.lock_pools({key})
         return self.pools[key]
+
+
+def _pools_wanted(batch: _Batch, items: list[_Parsed]) -> set[tuple]:
+    """The pools the plans of these records' users may draw on: locked together before rating
+    (a record with an authorization locks what it needs as it is rated)."""
+    wanted = set()
+    for item in items:
+        if item.authorization or not rating.billed_units(item.kind, item.duration):
+            continue
+        user_country = item.user.usage_location
+        category = rating.category_of(item.type, user_country, item.destination.country)
+        if batch.rules.plan_covers(category, batch.rules.held(item.user.skus)):
+            country = user_country if category == PoolUsage.Category.DOMESTIC else ""
+            wanted.add((month_of(item.started_at), category, country))
+    return wanted
 
 
 def _rate(batch: _Batch, item: _Parsed) -> _Rated:
