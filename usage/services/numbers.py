@@ -50,8 +50,9 @@ def _number_of(value: str) -> Number:
     number = _built(value) if _PLAIN.fullmatch(value) else None
     if number is None:
         number = _parsed(value)
-    region = phonenumbers.region_code_for_number(number)
-    if not phonenumbers.is_valid_number_for_region(number, region):
+    national = phonenumbers.national_significant_number(number)
+    region = _region_of(number.country_code, national)
+    if not _valid_for(number.country_code, region, national):
         raise InvalidNumber(value)
     return Number(value, region or "")
 
@@ -108,3 +109,91 @@ def _prefix_of(code: int) -> re.Pattern | None:
 def _may_strip(code: int, national: str) -> bool:
     prefix = _prefix_of(code)
     return prefix is not None and prefix.match(national) is not None
+
+
+# libphonenumber's validation, as it decides, with its regular expressions joined: a national
+# number is valid for a region when it matches the general pattern and that of any number type
+# (`_number_type_helper(...) != UNKNOWN`), each pattern counting only for the lengths its type
+# allows. Joined per region and length, that is two matches instead of up to eleven, each
+# through several layers of calls.
+_TYPES = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line", "mobile",
+)  # fmt: skip
+
+
+def _pattern(desc, length: int) -> str | None:
+    """The desc's pattern if it may match a national number of this length (as
+    `_is_number_matching_desc` decides), else None."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    if len(desc.possible_length) > 0 and length not in desc.possible_length:
+        return None
+    return desc.national_number_pattern
+
+
+@lru_cache(maxsize=10_000)
+def _checks(code: int, region: str, length: int) -> tuple[re.Pattern, re.Pattern] | None:
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    general = _pattern(metadata.general_desc, length)
+    kinds = [p for name in _TYPES if (p := _pattern(getattr(metadata, name), length))]
+    if general is None or not kinds:
+        return None
+    return re.compile(general), re.compile("|".join(f"(?:{p})" for p in kinds))
+
+
+def _valid_in(code: int, region: str, national: str) -> bool:
+    """`_number_type_helper(national, metadata of region) != UNKNOWN`."""
+    checks = _checks(code, region, len(national))
+    return (
+        checks is not None
+        and checks[0].fullmatch(national) is not None
+        and checks[1].fullmatch(national) is not None
+    )
+
+
+@lru_cache(maxsize=1_000)
+def _leading(region: str) -> re.Pattern | None:
+    metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+    if metadata is None or metadata.leading_digits is None:
+        return None
+    return re.compile(metadata.leading_digits)
+
+
+def _region_of(code: int, national: str) -> str | None:
+    """`phonenumbers.region_code_for_number`: the only region of its country code, or the first
+    of them whose leading digits, or else whose patterns, the number matches."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if regions is None:
+        return None
+    if len(regions) == 1:
+        return regions[0]
+    for region in regions:
+        if PhoneMetadata.metadata_for_region(region.upper(), None) is None:
+            continue
+        leading = _leading(region)
+        if leading is not None:
+            if leading.match(national):
+                return region
+        elif _valid_in(code, region, national):
+            return region
+    return None
+
+
+@lru_cache(maxsize=1_000)
+def _region_has_code(code: int, region: str) -> bool:
+    """`is_valid_number_for_region`'s first test: the region's metadata exists and is of this
+    country code (non-geographic codes being their own)."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
+    if metadata is None:
+        return False
+    return region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY or (
+        code == phonenumbers.country_code_for_valid_region(region)
+    )
+
+
+def _valid_for(code: int, region: str | None, national: str) -> bool:
+    """`phonenumbers.is_valid_number_for_region`."""
+    return (
+        region is not None and _region_has_code(code, region) and _valid_in(code, region, national)
+    )
