@@ -342,12 +342,18 @@ def usage_ingest(
 
 
 def _recorded(organisation: Organisation, ids: list[str]) -> dict[str, UsageRecord]:
-    """The records of `ids` already stored: an index-only probe first (usually none are)."""
+    """The records of `ids` already stored: an index-only probe first (usually none are).
+
+    One probe of the unique index per id (the LATERAL ... LIMIT 1 asks for exactly that):
+    `record_id = ANY(ids)` lets the planner scan the whole organisation instead, which it does
+    while the table is small and costs 4x the probes even then."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT record_id FROM usage_usagerecord"
-            " WHERE organisation_id = %s AND record_id = ANY(%s)",
-            [organisation.pk, ids],
+            "SELECT i.id FROM unnest(%s::varchar[]) AS i(id) CROSS JOIN LATERAL ("
+            " SELECT 1 FROM usage_usagerecord AS r"
+            " WHERE r.organisation_id = %s AND r.record_id = i.id LIMIT 1"
+            ") AS found",
+            [ids, organisation.pk],
         )
         found = [row[0] for row in cursor]
     if not found:
