@@ -55,7 +55,7 @@ from licensing.services import Change, license_change, seats_add  # noqa: E402
 from usage.models import UsageRecord  # noqa: E402
 from usage.services.rates import rate_card_load  # noqa: E402
 
-SLUG = "bench-platform"
+SLUG = "bench-traffic"  # 2,000 users (an older "bench-platform" had 200)
 USERS = 2_000
 # The users' countries (usage locations), by weight, and where their calls go.
 LOCATIONS = {"US": 40, "GB": 12, "DE": 10, "CA": 8, "FR": 6, "JP": 5, "IN": 5, "AU": 4, "BR": 4,
@@ -72,7 +72,7 @@ ROUND, ROUNDS = "5s", 3
 def setup() -> tuple[Organisation, str]:
     call_command("migrate", verbosity=0)
     organisation = Organisation.objects.filter(slug=SLUG).first() or services.organisation_create(
-        slug=SLUG, name="Bench Platform"
+        slug=SLUG, name="Bench Traffic"
     )
     rate_card_load(currency="USD", text=(ROOT / "usage/data/demo_rate_card.csv").read_text())
     users_made = DirectoryUser.objects.filter(organisation=organisation, upn__startswith="u")
