@@ -7,13 +7,18 @@ Needs `wrk` (Debian: apt-get install wrk). Prints, in one run:
   server's /healthz as the framework's ceiling: a credit-funded call (it reserves funds under the
   account's row lock, every request on the same organisation) and a plan-funded one;
 - usage ingest records per second in batches of 1,000, beside a raw PostgreSQL COPY of the same
-  rows as the physical ceiling.
+  rows as the physical ceiling. The records look like real traffic: 2,000 users in eleven
+  countries (a third with a domestic calling plan, a tenth with an international one), outbound
+  calls to domestic and international destinations in thirty countries, conference dial-outs,
+  toll-free dial-ins and SMS, every record with a number of its own (nothing is parsed from a
+  warm cache), the users' own lines beside them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -25,6 +30,8 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import phonenumbers
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,8 +55,15 @@ from licensing.services import Change, license_change, seats_add  # noqa: E402
 from usage.models import UsageRecord  # noqa: E402
 from usage.services.rates import rate_card_load  # noqa: E402
 
-SLUG = "bench-platform"
-USERS = 200
+SLUG = "bench-traffic"  # 2,000 users (an older "bench-platform" had 200)
+USERS = 2_000
+# The users' countries (usage locations), by weight, and where their calls go.
+LOCATIONS = {"US": 40, "GB": 12, "DE": 10, "CA": 8, "FR": 6, "JP": 5, "IN": 5, "AU": 4, "BR": 4,
+             "MX": 3, "ES": 3}  # fmt: skip
+ABROAD = ["US", "GB", "DE", "CA", "FR", "JP", "IN", "AU", "BR", "MX", "ES", "IT", "NL", "SE",
+          "PL", "KR", "CN", "SG", "ZA", "NG", "AE", "PR", "JM", "IE", "CH", "AT", "BE", "PT",
+          "NZ", "AR"]  # fmt: skip
+PLANS = {"PHONE_SYSTEM", "COMMS_CREDITS", "AUDIO_CONF"}
 PLAN_USER = "plan@bench.example"
 DURATION = "10s"
 ROUND, ROUNDS = "5s", 3
@@ -58,27 +72,34 @@ ROUND, ROUNDS = "5s", 3
 def setup() -> tuple[Organisation, str]:
     call_command("migrate", verbosity=0)
     organisation = Organisation.objects.filter(slug=SLUG).first() or services.organisation_create(
-        slug=SLUG, name="Bench Platform"
+        slug=SLUG, name="Bench Traffic"
     )
     rate_card_load(currency="USD", text=(ROOT / "usage/data/demo_rate_card.csv").read_text())
-    if not DirectoryUser.objects.filter(organisation=organisation).exists():
-        for sku in ("PHONE_SYSTEM", "COMMS_CREDITS", "AUDIO_CONF"):
-            seats_add(organisation=organisation, sku=sku, count=USERS)
-        users = [
-            DirectoryUser.objects.create(
+    users_made = DirectoryUser.objects.filter(organisation=organisation, upn__startswith="u")
+    if not users_made.exists():
+        locations = random.Random(1).choices(  # noqa: S311  (test data)
+            list(LOCATIONS), list(LOCATIONS.values()), k=USERS
+        )
+        users = DirectoryUser.objects.bulk_create(  # licensed below, users_made thereafter
+            DirectoryUser(
                 organisation=organisation,
                 upn=f"u{n}@bench.example",
                 display_name=f"U{n}",
-                usage_location="US",
+                usage_location=locations[n],
             )
             for n in range(USERS)
-        ]
-        license_change(
-            organisation=organisation,
-            changes=[Change(u, {"PHONE_SYSTEM", "COMMS_CREDITS", "AUDIO_CONF"}) for u in users],
-            actor="bench",
-            source="bench",
         )
+        changes = [Change(u, PLANS | extra_plan(n)) for n, u in enumerate(users)]
+        for sku in {sku for change in changes for sku in change.assign}:
+            count = sum(sku in change.assign for change in changes)
+            seats_add(organisation=organisation, sku=sku, count=count)
+        for start in range(0, USERS, 500):
+            license_change(
+                organisation=organisation,
+                changes=changes[start : start + 500],
+                actor="bench",
+                source="bench",
+            )
     if not DirectoryUser.objects.filter(organisation=organisation, upn=PLAN_USER).exists():
         # A domestic calling plan: its calls are funded by the pool, nothing reserved.
         skus = {"PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS"}
@@ -129,22 +150,97 @@ def authorize_script(key: str, user: str, to: str) -> str:
     )
 
 
-def records(start: int, count: int) -> list[dict]:
-    # A day ago: ingest takes records of the last USAGE_MAX_AGE_DAYS only.
-    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-    return [
-        {
-            "id": f"bench-{start + n}",
-            "kind": "call",
-            "type": "outbound",
-            "user": f"u{n % USERS}@bench.example",
-            "from": "+14255550100",
-            "to": "+442071838750",
-            "started_at": (moment + timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
-            "duration_seconds": 30 + n % 600,
-        }
-        for n in range(count)
-    ]
+def extra_plan(n: int) -> set[str]:
+    """A third of the users have a domestic calling plan, a tenth an international one."""
+    return {"CALLING_DOMESTIC"} if n % 3 == 0 else {"CALLING_INTL"} if n % 10 == 1 else set()
+
+
+class Numbers:
+    """Valid E.164 numbers of a country, each new (never one given before in this run): the
+    national number drawn at random behind the first digit of libphonenumber's example number,
+    kept when libphonenumber finds it valid."""
+
+    KINDS = {
+        "mobile": phonenumbers.PhoneNumberType.MOBILE,
+        "fixed": phonenumbers.PhoneNumberType.FIXED_LINE,
+        "toll_free": phonenumbers.PhoneNumberType.TOLL_FREE,
+    }
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)  # noqa: S311  (test data)
+        self.given: set[str] = set()
+
+    def new(self, country: str, kind: str = "fixed") -> str:
+        example = phonenumbers.example_number_for_type(country, self.KINDS[kind])
+        example = example or phonenumbers.example_number(country)
+        code = str(example.country_code)
+        national = phonenumbers.national_significant_number(example)
+        for tries in range(1000):
+            # Free digits behind the first; after 200 misses only the last five vary.
+            kept = 1 if tries < 200 else max(len(national) - 5, 1)
+            digits = "".join(self.random.choice("0123456789") for _ in national[kept:])
+            number = f"+{code}{national[:kept]}{digits}"
+            if number in self.given:
+                continue
+            parsed = phonenumbers.parse(number, None)
+            if phonenumbers.is_valid_number(parsed) and (
+                phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == number
+            ):
+                self.given.add(number)
+                return number
+        raise RuntimeError(f"no new {kind} number for {country}")
+
+
+class Traffic:
+    """Records as the platform sends them: many users, a new number in every record."""
+
+    BRIDGES = ["+14255550100", "+442071838750"]  # conference dial-outs come from these
+    TOLL_FREE = ["+18005550199", "+448000161234"]  # the organisation's toll-free numbers
+
+    def __init__(self, organisation: Organisation) -> None:
+        self.organisation = organisation
+        self.numbers = Numbers(seed=int(time.time()))
+        self.users = list(
+            DirectoryUser.objects.filter(organisation=organisation, upn__startswith="u")
+            .order_by("pk")
+            .values_list("upn", "usage_location")
+        )
+        lines = Numbers(seed=7)  # each user's own line, the same in every run
+        self.line = {upn: lines.new(country) for upn, country in self.users}
+
+    def records(self, start: int, count: int) -> list[dict]:
+        # A day ago: ingest takes records of the last USAGE_MAX_AGE_DAYS only.
+        moment = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+        pick, new = self.numbers.random, self.numbers.new
+        batch = []
+        for n in range(count):
+            upn, country = pick.choice(self.users)
+            kind, call_type, source = "call", "outbound", self.line[upn]
+            roll = pick.random()
+            if roll < 0.6:  # outbound calls, 60 % of them domestic
+                to = new(country if pick.random() < 0.6 else pick.choice(ABROAD))
+            elif roll < 0.72:
+                call_type, source = "conference_dial_out", pick.choice(self.BRIDGES)
+                to = new(country if pick.random() < 0.7 else pick.choice(ABROAD))
+            elif roll < 0.8:
+                call_type, to = "toll_free_dial_in", pick.choice(self.TOLL_FREE)
+                source = new(pick.choice(ABROAD), "mobile")
+            else:
+                kind = call_type = "sms"
+                to = new(country if pick.random() < 0.8 else pick.choice(ABROAD), "mobile")
+            record = {
+                "id": f"bench-{start + n}",
+                "kind": kind,
+                "type": call_type,
+                "user": upn,
+                "from": source,
+                "to": to,
+                "started_at": (moment + timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
+            }
+            if kind == "call":
+                record["duration_seconds"] = min(int(pick.expovariate(1 / 180)), 7200)
+            batch.append(record)
+        return batch
 
 
 def ingest_seconds(base: str, key: str, body: bytes) -> float:
@@ -158,7 +254,9 @@ def ingest_seconds(base: str, key: str, body: bytes) -> float:
     with urllib.request.urlopen(request) as response:  # noqa: S310  (our own local server)
         results = json.load(response)["results"]
     elapsed = time.perf_counter() - started
-    assert all(r["status"] == "rated" for r in results), results[:3]
+    assert all(r["status"] == "rated" for r in results), [
+        r for r in results if r["status"] != "rated"
+    ][:3]
     return elapsed
 
 
@@ -170,35 +268,34 @@ COPY_FIELDS = (
 )  # fmt: skip
 
 
-def copy_seconds(organisation: Organisation, users: dict[str, int], batch: list[dict]) -> float:
-    """The same rows, already rated, written with COPY into the usage records table itself
-    (its indexes and constraints) and committed: the physical ceiling."""
-    rows = [
-        (organisation.pk, f"copy-{r['id']}", "call", "outbound", users[r["user"]], r["from"],
-         r["to"], "GB", "US", False, r["started_at"], r["duration_seconds"], 1, 0,
-         "international", Decimal("0.0210"), "4420", Decimal("0.02"), "USD", "credits",
-         "COMMS_CREDITS", "", "", datetime.now(UTC))
-        for r in batch
-    ]  # fmt: skip
+def copy_seconds(organisation: Organisation, batch: list[dict]) -> float:
+    """The rows ingest stored for this batch, as they are (only their ids made new), written
+    with COPY into the usage records table itself (its indexes and constraints) and
+    committed: the physical ceiling."""
+    ids = [r["id"] for r in batch]
+    stored = UsageRecord.objects.filter(organisation=organisation, record_id__in=ids)
+    rows = [(row[0], "copy-" + row[1], *row[2:]) for row in stored.values_list(*COPY_FIELDS)]
+    assert len(rows) == len(batch)
     started = time.perf_counter()
     with transaction.atomic():
         copy_rows(UsageRecord, COPY_FIELDS, rows)
     return time.perf_counter() - started
 
 
-def ingest_and_copy(base: str, key: str, organisation: Organisation, batches: int = 10):
+def ingest_and_copy(base: str, key: str, traffic: Traffic, batches: int = 10):
     """Records a second through the API and through COPY, batches of 1,000 in turn (so that
     both see the machine as it is at that moment), the median batch of each. The COPY rows
     are deleted afterwards."""
-    users = dict(DirectoryUser.objects.filter(organisation=organisation).values_list("upn", "pk"))
     offset = int(time.time() * 1000)
     ingest, copy = [], []
     for n in range(batches):
-        batch = records(offset + n * 1000, 1000)
+        batch = traffic.records(offset + n * 1000, 1000)
         body = json.dumps({"records": batch}).encode()
         ingest.append(1000 / ingest_seconds(base, key, body))
-        copy.append(1000 / copy_seconds(organisation, users, batch))
-    UsageRecord.objects.filter(organisation=organisation, record_id__startswith="copy-").delete()
+        copy.append(1000 / copy_seconds(traffic.organisation, batch))
+    UsageRecord.objects.filter(
+        organisation=traffic.organisation, record_id__startswith="copy-"
+    ).delete()
     return statistics.median(ingest), statistics.median(copy)
 
 
@@ -206,6 +303,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     organisation, key = setup()
+    traffic = Traffic(organisation)
     port = free_port()
     env = {
         **os.environ,
@@ -239,8 +337,9 @@ def main() -> None:
         wrk(f"{base}/api/v1/calls/authorize", credits, duration="2s")
         warm = -int(time.time() * 1000)  # ids of their own, new on every run
         for n in range(8):
-            ingest_seconds(base, key, json.dumps({"records": records(warm - n * 10, 10)}).encode())
-        ingest, copy = ingest_and_copy(base, key, organisation)
+            body = json.dumps({"records": traffic.records(warm - n * 10, 10)}).encode()
+            ingest_seconds(base, key, body)
+        ingest, copy = ingest_and_copy(base, key, traffic)
         # Rounds in turn, medians of each: this shared machine's speed drifts within a run.
         rounds = [
             (

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import NamedTuple
 
 from django.conf import settings
@@ -33,16 +34,15 @@ from billing.services.reservations import reservations_close
 from credits_portal.api_input import CONTROL, SURROGATE, text_problem
 from credits_portal.db import copy_rows
 from credits_portal.models import Organisation
-from licensing.exceptions import LicensingError
 from licensing.selectors import Holder, holders_of
-from licensing.validation import clean_phone
 from usage.models import CallType, FundedBy, MinuteHold, PoolUsage, UsageRecord
 from usage.services import rating
 from usage.services.aggregates import aggregates_add
 from usage.services.holds import holds_authorizing, holds_settle, late_record
+from usage.services.numbers import InvalidNumber, Number, number_of
 from usage.services.pool_alerts import pool_alerts_check
-from usage.services.pools import month_of, pool_size_now
-from usage.services.rates import RateTable, country_of
+from usage.services.pools import PoolSizes, month_of, pool_sizes_now
+from usage.services.rates import RateTable
 
 MAX_BATCH = 1000
 CALL_TYPES = {CallType.OUTBOUND, CallType.CONFERENCE_DIAL_OUT, CallType.TOLL_FREE_DIAL_IN}
@@ -78,8 +78,8 @@ class _Parsed:
     kind: str
     type: str
     upn: str
-    from_number: str
-    to_number: str
+    source: Number  # the number called from (may be empty) and its country
+    destination: Number  # the number called and its country
     started_at: datetime
     duration: int
     authorization: str
@@ -185,10 +185,10 @@ def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Pa
         if value is None:
             raise Rejected(f"{name}: an E.164 number")
         try:
-            numbers[name] = clean_phone(value)
-        except LicensingError:
+            numbers[name] = number_of(value)
+        except InvalidNumber:
             raise Rejected(f"{name}: {value!r} is not an E.164 number") from None
-    if not numbers["to"]:
+    if not numbers["to"].e164:
         raise Rejected("to: the number called")
     started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
     duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
@@ -304,6 +304,7 @@ def usage_ingest(
         existing = _recorded(organisation, [p.id for p in parsed])
         codes = [p.authorization for p in parsed if p.authorization and p.id not in existing]
         batch.authorize(account.pk, codes)
+        batch.lock_pools(_pools_wanted(batch, [p for p in parsed if p.id not in existing]))
         new_records: list[_Rated] = []
         debits: list[DebitLine] = []
         settled: list[str] = []
@@ -332,9 +333,7 @@ def usage_ingest(
         copy_rows(UsageRecord, _Rated._fields, new_records)
         aggregates_add(records=new_records)  # under the same lock: exact with the records
         holds_settle(holds=batch.settled, now=batch.now)
-        for pool in batch.pools.values():
-            if pool.changed:
-                PoolUsage.objects.filter(pk=pool.pk).update(used=pool.used, held=pool.held)
+        batch.save_pools()
         pool_alerts_check(organisation=organisation, pools=batch.pools, now=batch.now)
         if debits:
             funds_debit_many(account=account, lines=debits)
@@ -347,12 +346,18 @@ def usage_ingest(
 
 
 def _recorded(organisation: Organisation, ids: list[str]) -> dict[str, UsageRecord]:
-    """The records of `ids` already stored: an index-only probe first (usually none are)."""
+    """The records of `ids` already stored: an index-only probe first (usually none are).
+
+    One probe of the unique index per id (the LATERAL ... LIMIT 1 asks for exactly that):
+    `record_id = ANY(ids)` lets the planner scan the whole organisation instead, which it does
+    while the table is small and costs 4x the probes even then."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT record_id FROM usage_usagerecord"
-            " WHERE organisation_id = %s AND record_id = ANY(%s)",
-            [organisation.pk, ids],
+            "SELECT i.id FROM unnest(%s::varchar[]) AS i(id) CROSS JOIN LATERAL ("
+            " SELECT 1 FROM usage_usagerecord AS r"
+            " WHERE r.organisation_id = %s AND r.record_id = i.id LIMIT 1"
+            ") AS found",
+            [ids, organisation.pk],
         )
         found = [row[0] for row in cursor]
     if not found:
@@ -425,17 +430,69 @@ class _Batch:
         )
         self.authorized = set(self.holds) | set(reservations.values_list("code", flat=True))
 
+    @cached_property
+    def sizes(self) -> PoolSizes:
+        """Every pool's size, counted once for the batch."""
+        return pool_sizes_now(self.organisation)
+
+    def lock_pools(self, keys: set[tuple]) -> None:
+        """The rows of these pools (month, category, country), made where missing and locked
+        in one statement, in primary-key order."""
+        keys -= self.pools.keys()
+        if not keys:
+            return
+        organisation = self.organisation
+        PoolUsage.objects.bulk_create(
+            [
+                PoolUsage(organisation=organisation, month=m, category=c, country=k)
+                for m, c, k in keys
+            ],
+            ignore_conflicts=True,
+        )
+        wanted = Q()
+        for month, category, country in keys:
+            wanted |= Q(month=month, category=category, country=country)
+        rows = PoolUsage.objects.filter(wanted, organisation=organisation).order_by("pk")
+        for row in rows.select_for_update():
+            size = self.sizes.size(row.category, row.country)
+            self.pools[(row.month, row.category, row.country)] = _Pool(
+                row.pk, size, row.used, row.held
+            )
+
+    def save_pools(self) -> None:
+        """The minutes the batch moved, written back to the changed pools in one statement."""
+        changed = [pool for pool in self.pools.values() if pool.changed]
+        if not changed:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE usage_poolusage AS p SET used = v.used, held = v.held"
+                " FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS v(id, used, held)"
+                " WHERE p.id = v.id",
+                [[p.pk for p in changed], [p.used for p in changed], [p.held for p in changed]],
+            )
+
     def pool(self, month, category: str, country: str) -> _Pool:
         """The pool's row, made if need be and locked for this transaction."""
         key = (month, category, country)
         if key not in self.pools:
-            row, _ = PoolUsage.objects.get_or_create(
-                organisation=self.organisation, month=month, category=category, country=country
-            )
-            row = PoolUsage.objects.select_for_update().get(pk=row.pk)
-            size = pool_size_now(self.organisation, category, country)
-            self.pools[key] = _Pool(row.pk, size, row.used, row.held)
+            self.lock_pools({key})
         return self.pools[key]
+
+
+def _pools_wanted(batch: _Batch, items: list[_Parsed]) -> set[tuple]:
+    """The pools the plans of these records' users may draw on: locked together before rating
+    (a record with an authorization locks what it needs as it is rated)."""
+    wanted = set()
+    for item in items:
+        if item.authorization or not rating.billed_units(item.kind, item.duration):
+            continue
+        user_country = item.user.usage_location
+        category = rating.category_of(item.type, user_country, item.destination.country)
+        if batch.rules.plan_covers(category, batch.rules.held(item.user.skus)):
+            country = user_country if category == PoolUsage.Category.DOMESTIC else ""
+            wanted.add((month_of(item.started_at), category, country))
+    return wanted
 
 
 def _rate(batch: _Batch, item: _Parsed) -> _Rated:
@@ -443,8 +500,8 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
     currency = batch.currency
     skus = rules.held(item.user.skus)
     user_country = item.user.usage_location
-    to_country = country_of(item.to_number)
-    rate = rates.find(item.type, item.to_number)
+    to_country = item.destination.country
+    rate = rates.find(item.type, item.destination.e164)
     if rate is None:
         raise Rejected("destination_not_rated: no rate for this destination")
     units = rating.billed_units(item.kind, item.duration)
@@ -498,10 +555,10 @@ def _rate(batch: _Batch, item: _Parsed) -> _Rated:
         kind=item.kind,
         type=item.type,
         user_id=item.user.id,
-        from_number=item.from_number,
-        to_number=item.to_number,
+        from_number=item.source.e164,
+        to_number=item.destination.e164,
         to_country=to_country,
-        from_country=country_of(item.from_number) if item.from_number else "",
+        from_country=item.source.country,
         domestic=to_country == user_country,
         started_at=item.started_at,
         duration_seconds=item.duration,
