@@ -3,6 +3,7 @@ from celery import shared_task
 from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
+from usage.services.seats import seats_renew_due
 
 
 @shared_task(time_limit=60, acks_late=True)
@@ -20,3 +21,10 @@ def invoice_overage() -> int:
 @shared_task(time_limit=1800, acks_late=True)
 def run_export(job_id: int) -> str:
     return export_job_run(job_id=job_id).status
+
+
+@shared_task(time_limit=1800, acks_late=True)
+def renew_seats() -> int:
+    """Daily: every subscription not yet renewed this month is renewed and invoiced (once per
+    subscription and month, so the runs after the first of the month find nothing to do)."""
+    return seats_renew_due()
