@@ -99,7 +99,8 @@ def products_buy(request: HttpRequest) -> HttpResponse:
                     "method": _pay_with(request, form),
                 },
             )
-    return render(request, "usage/products_buy.html", {"form": form})
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "usage/products_buy.html", {"form": form}, status=status)
 
 
 def _pay_with(request: HttpRequest, form: BuySeatsForm) -> str:
@@ -113,9 +114,11 @@ def _pay_with(request: HttpRequest, form: BuySeatsForm) -> str:
 @require_POST
 @require_capability(Capability.BILLING_MANAGE)
 def products_buy_confirm(request: HttpRequest) -> HttpResponse:
+    if not request.POST:
+        return redirect("usage:products_buy")  # nothing was sent: start from the form
     form = BuySeatsForm(request.POST, organisation=request.organisation)
     if not form.is_valid():
-        return render(request, "usage/products_buy.html", {"form": form})
+        return render(request, "usage/products_buy.html", {"form": form}, status=400)
     data = form.cleaned_data
     try:
         subscription, invoice = seats_buy(
@@ -129,7 +132,7 @@ def products_buy_confirm(request: HttpRequest) -> HttpResponse:
         )
     except (BillingError, PortalError) as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return render(request, "usage/products_buy.html", {"form": form})
+        return render(request, "usage/products_buy.html", {"form": form}, status=409)
     audit(
         request,
         "seats.bought",
@@ -149,9 +152,11 @@ def products_buy_confirm(request: HttpRequest) -> HttpResponse:
 @require_capability(Capability.BILLING_MANAGE)
 def products_release(request: HttpRequest) -> HttpResponse:
     """Seats to release: confirmed on the next page."""
+    if not request.POST:
+        return redirect("usage:products")  # nothing was sent: the page's own forms
     form = ReleaseSeatsForm(request.POST)
     if not form.is_valid():
-        return render(request, "usage/products_release.html", {"form": form, "subscription": None})
+        return _release_refused(request, form)
     subscription = _subscription(request, form.cleaned_data["sku"])
     return render(
         request,
@@ -163,9 +168,11 @@ def products_release(request: HttpRequest) -> HttpResponse:
 @require_POST
 @require_capability(Capability.BILLING_MANAGE)
 def products_release_confirm(request: HttpRequest) -> HttpResponse:
+    if not request.POST:
+        return redirect("usage:products")
     form = ReleaseSeatsForm(request.POST)
     if not form.is_valid():
-        return render(request, "usage/products_release.html", {"form": form, "subscription": None})
+        return _release_refused(request, form)
     data = form.cleaned_data
     subscription = _subscription(request, data["sku"])
     try:
@@ -181,6 +188,7 @@ def products_release_confirm(request: HttpRequest) -> HttpResponse:
             request,
             "usage/products_release.html",
             {"form": form, "subscription": subscription, "renews_at": renews_at()},
+            status=409,
         )
     audit(request, "seats.released", subscription.product.sku, after={"release": data["count"]})
     messages.success(
@@ -189,6 +197,15 @@ def products_release_confirm(request: HttpRequest) -> HttpResponse:
         f"renewal, {renews_at():%d %B %Y}.",
     )
     return redirect("usage:products")
+
+
+def _release_refused(request: HttpRequest, form: ReleaseSeatsForm) -> HttpResponse:
+    return render(
+        request,
+        "usage/products_release.html",
+        {"form": form, "subscription": None, "renews_at": renews_at()},
+        status=400,
+    )
 
 
 def _subscription(request: HttpRequest, sku: str) -> Subscription:
