@@ -141,3 +141,24 @@ def test_an_unknown_type_is_400_naming_it(client_as, org):
     response = client_as(Role.GLOBAL).get(reverse("usage:pricing"), {"q": "+44", "type": "fax"})
     assert response.status_code == 400
     assert 'id="id_type-error"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "name, role",
+    [
+        ("billing:credits", Role.BILLING),
+        ("usage:report", Role.REPORTS),
+        ("licensing:licenses", Role.LICENSE),
+    ],
+)
+def test_the_credits_report_and_license_pages_link_to_plans_and_pricing(client_as, org, name, role):
+    page = client_as(role).get(reverse(name)).content.decode()
+    assert page.count(f'href="{reverse("usage:pricing")}"') >= 2  # the nav and the page
+
+
+def test_a_users_license_page_links_to_plans_and_pricing(client_as, org):
+    from tests.builders import make_user
+
+    user = make_user(org)
+    page = client_as(Role.LICENSE).get(reverse("licensing:user", args=[user.code])).content.decode()
+    assert page.count(f'href="{reverse("usage:pricing")}"') >= 2  # the nav and the section
