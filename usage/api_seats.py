@@ -51,10 +51,10 @@ def seats_change(request: HttpRequest, sku: Text(40), payload: SeatsIn):
     that is not a positive whole number. Accepts `Idempotency-Key`."""
     product = _product(sku)
     organisation = request.organisation
-    if (payload.add is None) == (payload.release is None):
-        raise invalid("add", "Send either `add` or `release`, a number of seats.")
     invoice = None
     if payload.add is not None:
+        if payload.release is not None:
+            raise invalid("add", "Send either `add` or `release`, not both.")
         # Checked before the agreement: the count's problem is the one named.
         seat_count(payload.add, field="add")
         subscription, invoice = seats_buy(
@@ -72,14 +72,17 @@ def seats_change(request: HttpRequest, sku: Text(40), payload: SeatsIn):
             after={"add": payload.add, "invoice": invoice.display_number if invoice else None},
         )
     else:
-        if payload.agreement is not None:
-            raise invalid("agreement", "An agreement pays for seats added, not released.")
-        seat_count(payload.release, field="release")
+        # Without `add`, the request is about the seats held: another organisation's are not ours.
         subscription = Subscription.objects.filter(
             organisation=organisation, product=product
         ).first()
         if subscription is None:
             raise Http404("This organisation holds no seats of that license.")
+        if payload.agreement is not None:
+            raise invalid("agreement", "An agreement pays for seats added, not released.")
+        if payload.release is None:
+            raise invalid("release", "Send `add` or `release`, a number of seats.")
+        seat_count(payload.release, field="release")
         subscription = seats_release(
             subscription=subscription,
             count=payload.release,

@@ -123,23 +123,34 @@ def test_releasing_a_license_not_held_is_404(client, org, other_org, key):
         ({"add": 0}, "add"),
         ({"add": -4}, "add"),
         ({"add": 10**30}, "add"),
-        ({"add": None}, "add"),
+        ({"add": None}, "release"),
         ({"release": "1"}, "release"),
         ({"release": -1}, "release"),
+        ({"release": 0}, "release"),
         ({"release": 10**12}, "release"),
+        ({"release": False}, "release"),
         ({"add": 1, "release": 1}, "add"),
-        ({}, "add"),
+        ({}, "release"),
         ({"add": 1, "agreement": "EA\x00123"}, "agreement"),
         ({"add": 1, "agreement": "E" * 10_000}, "agreement"),
+        ({"release": 1, "agreement": "EA-4500123"}, "agreement"),
     ],
 )
 def test_a_count_that_is_not_a_positive_whole_number_is_422_naming_it(
     client, org, key, body, field
 ):
+    seats(org, PHONE_SYSTEM=2)
     response = post(client, key, "PHONE_SYSTEM", body)
     assert response.status_code == 422, response.content
     assert field in response.json()["errors"], response.json()
-    assert not Subscription.objects.filter(organisation=org, seats__gt=0).exists()
+    held = Subscription.objects.get(organisation=org)
+    assert (held.seats, held.releasing) == (2, 0)
+    assert not Invoice.objects.exists()
+
+
+def test_without_seats_held_a_release_is_404(client, org, key):
+    assert post(client, key, "PHONE_SYSTEM", {}).status_code == 404
+    assert post(client, key, "PHONE_SYSTEM", {"release": 1}).status_code == 404
 
 
 def test_a_hostile_sku_is_a_4xx(client, org, key):
