@@ -51,8 +51,9 @@ class RateLine:
         """`+44 20 (United Kingdom)`; the empty prefix is every other destination."""
         if not self.prefix:
             return "Every other destination"
+        # The calling code's main country first (phonenumbers lists it first), then a count.
         names = [str(countries.name(r)) or r for r in regions_of(self.prefix)]
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        shown = ", ".join(names[:1]) + (f" and {len(names) - 1} more" if len(names) > 1 else "")
         return f"+{self.prefix}" + (f" ({shown})" if shown else "")
 
 
