@@ -207,3 +207,20 @@ def test_seats_bought_this_month_are_not_billed_twice_by_a_late_renewal(org):
         seats_renew_due()
     renewal = Invoice.objects.filter(lines__description__contains="December").get()
     assert renewal.total == Decimal("8.00")  # one seat: the two bought today paid December
+
+
+def test_the_beat_task_runs_the_renewal(org):
+    from usage.tasks import renew_seats
+
+    with time_machine.travel(at("2026-10-15T12:00"), tick=False):
+        seats(org, AUDIO_CONF=1)
+    with time_machine.travel(at("2026-11-01T01:30"), tick=False):
+        assert renew_seats.delay().get() == 1
+        assert renew_seats.delay().get() == 0
+    invoice = Invoice.objects.get()
+    assert (invoice.kind, invoice.total, invoice.status, invoice.period) == (
+        "seats",
+        Decimal("4.00"),
+        "due",
+        "2026-11",
+    )
