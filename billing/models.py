@@ -565,6 +565,60 @@ class Reservation(models.Model):
         return f"{self.code} {self.amount} ({self.status})"
 
 
+class Charge(models.Model):
+    """Something other than credits paid for (seats): charged off-session on the saved card, or
+    invoiced on a registered agreement; written before the gateway is called, once per cause.
+
+    `reference` is the cause (an Idempotency-Key, a form token, a renewal); its code is the
+    gateway's idempotency key, so a retry after a crash finds the same payment.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Starting"
+        CHARGING = "charging", "Charging the card"
+        SUCCEEDED = "succeeded", "Paid or invoiced"
+        FAILED = "failed", "Failed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="charges")
+    reference = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Invoice.Kind.choices)
+    amount = models.DecimalField(**AMOUNT)
+    description = models.CharField(max_length=200)
+    method = models.CharField(max_length=10, choices=CreditAccount.RechargeMethod.choices)
+    agreement = models.ForeignKey(
+        EnterpriseAgreement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    invoice = models.OneToOneField(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="charge"
+    )
+    actor = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "reference"], name="charge_once_per_cause"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="charge_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(invoice__isnull=False),
+                name="charge_succeeded_has_invoice",
+            ),
+            models.CheckConstraint(
+                condition=Q(method="card") | Q(agreement__isnull=False),
+                name="charge_agreement_names_agreement",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Charge {self.code} {self.amount} ({self.status})"
+
+
 class StripeEvent(models.Model):
     """Each webhook event is handled once: its id is unique."""
 

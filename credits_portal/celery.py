@@ -59,6 +59,11 @@ app.conf.beat_schedule = {
         "task": "usage.tasks.invoice_overage",
         "schedule": crontab(minute=15, hour=2, day_of_month=1),
     },
+    # Monthly renewal on the first; the daily runs after it renew what the first missed.
+    "renew-seats": {
+        "task": "usage.tasks.renew_seats",
+        "schedule": crontab(minute=30, hour=1),
+    },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17, hour="*"),

@@ -1,11 +1,23 @@
 from django.contrib import admin
 
-from licensing.models import AssignmentEvent, DirectoryUser, MinuteAllotment, Product, Subscription
+from licensing.models import (
+    AssignmentEvent,
+    DirectoryUser,
+    MinuteAllotment,
+    Product,
+    ProductPrice,
+    Subscription,
+)
 from licensing.services import licensing_changed
 
 
 class MinuteAllotmentInline(admin.TabularInline):
     model = MinuteAllotment
+    extra = 0
+
+
+class ProductPriceInline(admin.TabularInline):
+    model = ProductPrice
     extra = 0
 
 
@@ -20,14 +32,14 @@ class ProductAdmin(admin.ModelAdmin):
         "sort_order",
     ]
     filter_horizontal = ["includes", "requires_any"]
-    inlines = [MinuteAllotmentInline]
+    inlines = [ProductPriceInline, MinuteAllotmentInline]
 
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["organisation", "product", "seats", "assigned"]
+    list_display = ["organisation", "product", "seats", "assigned", "releasing"]
     list_filter = ["product", "organisation"]
-    readonly_fields = ["assigned"]
+    readonly_fields = ["assigned", "releasing"]
 
 
 @admin.register(DirectoryUser)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from django.http import HttpRequest
@@ -13,8 +14,17 @@ from credits_portal.api import ApiProblem, admin_auth, cursor_page, idempotent
 from credits_portal.api_input import Text
 from credits_portal.audit import audit
 from licensing.exceptions import AssignmentRefused, LicensingError
-from licensing.models import DirectoryUser, Subscription
-from licensing.services import Change, catalogue, license_change, user_licenses, users_upsert
+from licensing.models import DirectoryUser, Product, Subscription
+from licensing.services import (
+    Change,
+    catalogue,
+    license_change,
+    price_text,
+    renews_at,
+    seat_prices,
+    user_licenses,
+    users_upsert,
+)
 from licensing.validation import clean_user
 
 router = Router(tags=["licensing"], auth=admin_auth)
@@ -66,6 +76,9 @@ class SubscriptionOut(Schema):
     name: str
     seats: int
     assigned: int
+    price: str | None = Field(description="Per seat and month in `currency`; null: no price.")
+    currency: str
+    renews_at: datetime
 
 
 def _user_out(user: DirectoryUser, licenses: set[str]) -> dict:
@@ -153,16 +166,30 @@ def licenses_change(request: HttpRequest, upn: Upn, payload: LicensesIn):
     return {"upn": user.upn, "licenses": sorted(final[user.pk])}
 
 
+def subscription_out(
+    product: Product, subscription: Subscription | None, currency: str, prices: dict
+) -> dict:
+    """A license as `GET /subscriptions` lists it (also the answer of a seat change)."""
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "seats": subscription.seats if subscription else 0,
+        "assigned": subscription.assigned if subscription else 0,
+        "price": price_text(prices.get(product.pk), currency),
+        "currency": currency,
+        "renews_at": renews_at(),
+    }
+
+
 @router.get("/subscriptions", response=list[SubscriptionOut])
 def subscriptions(request: HttpRequest):
-    """Every license in the catalogue with the organisation's seats and assignments."""
-    held = {s.product_id: s for s in Subscription.objects.filter(organisation=request.organisation)}
+    """Every license in the catalogue with the organisation's seats and assignments, the price
+    of a seat per month in the organisation's currency, and when seats next renew."""
+    organisation = request.organisation
+    currency = str(organisation.currency)
+    held = {s.product_id: s for s in Subscription.objects.filter(organisation=organisation)}
+    prices = seat_prices(currency)
     return [
-        {
-            "sku": product.sku,
-            "name": product.name,
-            "seats": held[product.pk].seats if product.pk in held else 0,
-            "assigned": held[product.pk].assigned if product.pk in held else 0,
-        }
+        subscription_out(product, held.get(product.pk), currency, prices)
         for product in catalogue().values()
     ]

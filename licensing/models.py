@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django_countries.fields import CountryField
+from djmoney.models.fields import CurrencyField
 
 from credits_portal.models import Organisation
 
@@ -86,6 +87,24 @@ class MinuteAllotment(models.Model):
         return country in [c.strip() for c in self.countries.split(",") if c.strip()]
 
 
+class ProductPrice(models.Model):
+    """What one seat of a license costs per month in one currency (operators edit it in admin)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices")
+    currency = CurrencyField()
+    per_seat_month = models.DecimalField(max_digits=12, decimal_places=4)
+
+    class Meta:
+        ordering = ["product", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "currency"], name="one_price_per_currency"),
+            models.CheckConstraint(condition=Q(per_seat_month__gte=0), name="price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku}: {self.per_seat_month} {self.currency} per seat and month"
+
+
 class Subscription(models.Model):
     """Seats of one license bought by an organisation; `assigned` is kept with every change."""
 
@@ -95,6 +114,9 @@ class Subscription(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscriptions")
     seats = models.PositiveIntegerField(default=0)
     assigned = models.PositiveIntegerField(default=0, editable=False)
+    # Seats released by the admin: still paid until the next renewal, which removes them; no
+    # longer assignable meanwhile.
+    releasing = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["product__sort_order"]
@@ -106,6 +128,11 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=Q(assigned__lte=F("seats")), name="seats_not_oversold"
             ),
+            # Released seats are never assigned: they leave at the next renewal.
+            models.CheckConstraint(
+                condition=Q(releasing__lte=F("seats") - F("assigned")),
+                name="released_seats_unassigned",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -113,7 +140,49 @@ class Subscription(models.Model):
 
     @property
     def available(self) -> int:
-        return self.seats - self.assigned
+        return self.seats - self.assigned - self.releasing
+
+
+class SeatChange(models.Model):
+    """Each change to a subscription's seats, once per cause: a purchase, a release, a renewal.
+
+    `reference` is the cause (an Idempotency-Key, a form token, a renewal month): the same cause
+    twice changes nothing the second time. `invoice` names billing's invoice by its number
+    (licensing does not reach into billing).
+    """
+
+    class Kind(models.TextChoices):
+        ADDED = "added", "Seats added"
+        RELEASE = "release", "Seats released from the next renewal"
+        RENEWED = "renewed", "Renewed for the month"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="changes")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    count = models.PositiveIntegerField()
+    reference = models.CharField(max_length=200)
+    month = models.DateField(null=True, blank=True, help_text="Renewals: the month renewed.")
+    invoice = models.CharField(max_length=60, blank=True)
+    actor = models.CharField(max_length=254, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "reference"], name="seat_change_once_per_cause"
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "month"],
+                condition=Q(kind="renewed"),
+                name="one_renewal_per_month",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="renewed") | Q(count__gt=0), name="seat_change_counts"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription}: {self.kind} {self.count} ({self.reference})"
 
 
 class DirectoryUser(models.Model):

@@ -8,11 +8,15 @@ constraint backs the seat check in the database.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
+from moneyed import get_currency
 
 from credits_portal.models import Organisation
 from credits_portal.versions import version_changed, version_of
@@ -22,7 +26,10 @@ from licensing.models import (
     AssignmentEvent,
     CsvUpload,
     DirectoryUser,
+    MinuteAllotment,
     Product,
+    ProductPrice,
+    SeatChange,
     Subscription,
 )
 from licensing.validation import UserRow, parse_licenses_csv, parse_users_csv
@@ -64,24 +71,189 @@ def missing_prerequisites(skus: set[str], products: dict[str, Product]) -> dict[
     return missing
 
 
+def allotment_applies(
+    allotment: MinuteAllotment, country: str, pool_allotments: list[MinuteAllotment]
+) -> bool:
+    """Whether `allotment` adds minutes for a user of `country`: one that names countries applies
+    to those; one that names none applies to every country the license's other allotments of the
+    same pool do not name (`pool_allotments`: the catalogue's allotments of that pool)."""
+    if allotment.countries:
+        return allotment.applies_to(country)
+    return not any(
+        a.applies_to(country)
+        for a in pool_allotments
+        if a.product_id == allotment.product_id and a.pool == allotment.pool and a.countries
+    )
+
+
 def _names(products: list[Product]) -> str:
     return " or ".join(p.name for p in products)
 
 
-def seats_add(*, organisation: Organisation, sku: str, count: int) -> Subscription:
+def month_start(at: datetime) -> datetime:
+    """The first instant of `at`'s calendar month in UTC (seats renew then)."""
+    at = at.astimezone(UTC)
+    return datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+def renews_at(now: datetime | None = None) -> datetime:
+    """When every subscription next renews: the first instant of the next month (UTC)."""
+    start = month_start(now or timezone.now())
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def seat_price(*, product: Product, currency: str) -> Decimal | None:
+    """A seat's monthly price in `currency` from the catalogue; None when it has none."""
+    price = ProductPrice.objects.filter(product=product, currency=str(currency)).first()
+    return None if price is None else price.per_seat_month
+
+
+def seat_prices(currency: str) -> dict[int, Decimal]:
+    """Every license's seat price per month in `currency`, by product id."""
+    return dict(
+        ProductPrice.objects.filter(currency=str(currency)).values_list(
+            "product_id", "per_seat_month"
+        )
+    )
+
+
+def price_text(amount: Decimal | None, currency: str) -> str | None:
+    """`"8.00"`: a price at its currency's minor unit, as the API writes money."""
+    if amount is None:
+        return None
+    sub_unit = get_currency(str(currency)).sub_unit or 1
+    return str(amount.quantize(Decimal(1).scaleb(-(len(str(sub_unit)) - 1))))
+
+
+def seat_count(value: object, *, field: str = "count") -> int:
+    """A seat count from a form, a command or JSON: a whole number from 1 to MAX_SEATS."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip()) if len(value.strip()) <= 9 else MAX_SEATS + 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SEATS:
+        raise LicensingError(
+            f"The seat count must be a whole number from 1 to {MAX_SEATS:,}.", field=field
+        )
+    return value
+
+
+def product_for(sku: str) -> Product:
     products = catalogue()
     if sku not in products:
         raise LicensingError(f"Unknown license {sku!r}; one of {', '.join(products)}.", field="sku")
-    if not 0 < count <= MAX_SEATS:
-        raise LicensingError(f"The seat count must be 1 to {MAX_SEATS:,}.", field="count")
+    return products[sku]
+
+
+def seats_add(
+    *,
+    organisation: Organisation,
+    sku: str,
+    count: int,
+    reference: str | None = None,
+    invoice: str = "",
+    actor: str = "",
+) -> Subscription:
+    """`count` more seats, at once; once per `reference` (a repeat returns the subscription)."""
+    product = product_for(sku)
+    count = seat_count(count)
+    reference = reference or f"seats:{uuid.uuid4()}"
     with transaction.atomic():
         subscription, _ = Subscription.objects.select_for_update().get_or_create(
-            organisation=organisation, product=products[sku]
+            organisation=organisation, product=product
         )
-        subscription.seats = F("seats") + count
-        subscription.save(update_fields=["seats"])
+        if not subscription.changes.filter(reference=reference).exists():
+            subscription.seats = F("seats") + count
+            subscription.save(update_fields=["seats"])
+            SeatChange.objects.create(
+                subscription=subscription,
+                kind=SeatChange.Kind.ADDED,
+                count=count,
+                reference=reference,
+                invoice=invoice[:60],
+                actor=actor,
+            )
+            licensing_changed(organisation.pk)
     subscription.refresh_from_db()
     return subscription
+
+
+def seats_release(
+    *, subscription: Subscription, count: int, reference: str, actor: str = ""
+) -> Subscription:
+    """Release `count` unassigned seats from the next renewal: paid until then, no longer
+    assignable. Refused (a conflict) for more than the unassigned seats; once per `reference`."""
+    count = seat_count(count)
+    with transaction.atomic():
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if not locked.changes.filter(reference=reference).exists():
+            if count > locked.available:
+                raise LicensingError(
+                    f"Only {locked.available} {locked.product.name} seats are unassigned "
+                    f"({locked.assigned} of {locked.seats} assigned"
+                    + (f", {locked.releasing} already released" if locked.releasing else "")
+                    + "); remove licenses from users before releasing their seats.",
+                    field="release",
+                    conflict=True,
+                )
+            locked.releasing = F("releasing") + count
+            locked.save(update_fields=["releasing"])
+            SeatChange.objects.create(
+                subscription=locked,
+                kind=SeatChange.Kind.RELEASE,
+                count=count,
+                reference=reference,
+                actor=actor,
+            )
+            licensing_changed(locked.organisation_id)
+    locked.refresh_from_db()
+    return locked
+
+
+def subscription_renew(*, subscription: Subscription, month: date, invoice: str = "") -> bool:
+    """Renew for `month`: released seats leave, the rest stay. Once per subscription and month;
+    False when it was already renewed."""
+    with transaction.atomic():
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if locked.changes.filter(kind=SeatChange.Kind.RENEWED, month=month).exists():
+            return False
+        seats = locked.seats - locked.releasing
+        Subscription.objects.filter(pk=locked.pk).update(seats=seats, releasing=0)
+        SeatChange.objects.create(
+            subscription=locked,
+            kind=SeatChange.Kind.RENEWED,
+            count=seats,
+            month=month,
+            reference=f"renewal:{month:%Y-%m}",
+            invoice=invoice[:60],
+        )
+        licensing_changed(locked.organisation_id)
+    return True
+
+
+def subscriptions_due_renewal(month: date):
+    """Subscriptions with seats not yet renewed for `month`, except those first bought during it
+    (their purchase already paid the rest of the month)."""
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    renewed = SeatChange.objects.filter(kind=SeatChange.Kind.RENEWED, month=month).values(
+        "subscription"
+    )
+    return (
+        Subscription.objects.filter(seats__gt=0)
+        .exclude(pk__in=renewed)
+        .annotate(first_change=Min("changes__at"))
+        .filter(Q(first_change__isnull=True) | Q(first_change__lt=start))
+        .select_related("organisation", "product")
+        .order_by("pk")
+    )
+
+
+def seats_added_since(*, subscription: Subscription, start: datetime) -> int:
+    """Seats added at or after `start`: their purchase paid for the rest of that month."""
+    return (
+        subscription.changes.filter(kind=SeatChange.Kind.ADDED, at__gte=start).aggregate(
+            total=Sum("count")
+        )["total"]
+        or 0
+    )
 
 
 @dataclass
@@ -171,8 +343,11 @@ def license_change(
         }
         for sku, change_count in delta.items():
             subscription = subscriptions.get(sku)
+            # Seats released from the next renewal are not assignable meanwhile.
             seats, assigned = (
-                (subscription.seats, subscription.assigned) if subscription else (0, 0)
+                (subscription.seats - subscription.releasing, subscription.assigned)
+                if subscription
+                else (0, 0)
             )
             if change_count > 0 and assigned + change_count > seats:
                 for user_id, change in by_user.items():

@@ -116,3 +116,4 @@ def _catalogue_present() -> None:
     if not Product.objects.exists():
         importlib.import_module("licensing.migrations.0002_catalogue").load(apps, None)
         importlib.import_module("licensing.migrations.0003_call_capabilities").load(apps, None)
+        importlib.import_module("licensing.migrations.0004_seat_prices").load(apps, None)

@@ -5,6 +5,7 @@ from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
 from usage.services.pool_alerts import pool_alert_send
+from usage.services.seats import seats_renew_due
 
 
 @shared_task(time_limit=60, acks_late=True)
@@ -38,3 +39,10 @@ def run_export(job_id: int) -> str:
 def send_pool_alert(alert_id: int) -> int:
     """A pool reached 80 % or 100 % of its minutes this month: its email (pool_alerts)."""
     return pool_alert_send(alert_id=alert_id)
+
+
+@shared_task(time_limit=1800, acks_late=True)
+def renew_seats() -> int:
+    """Daily: every subscription not yet renewed this month is renewed and invoiced (once per
+    subscription and month, so the runs after the first of the month find nothing to do)."""
+    return seats_renew_due()

@@ -1,9 +1,23 @@
 from django.urls import path
 
-from usage import reports, views
+from usage import reports, views, views_products
 
 app_name = "usage"
 urlpatterns = [
+    path("billing/products/", views_products.products, name="products"),
+    path("billing/products/buy/", views_products.products_buy, name="products_buy"),
+    path(
+        "billing/products/buy/confirm/",
+        views_products.products_buy_confirm,
+        name="products_buy_confirm",
+    ),
+    path("billing/products/release/", views_products.products_release, name="products_release"),
+    path(
+        "billing/products/release/confirm/",
+        views_products.products_release_confirm,
+        name="products_release_confirm",
+    ),
+    path("pricing/", views_products.pricing, name="pricing"),
     path("reports/usage/", views.report, name="report"),
     path("reports/usage/export.csv", views.export_csv, name="export_csv"),
     path("reports/usage/preferences/", views.preferences, name="preferences"),

@@ -9,6 +9,7 @@ agreement belong to its organisation's one account, so that lock serialises the 
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
@@ -202,6 +203,8 @@ def agreement_invoice_issue(
     description: str,
     kind: str = Invoice.Kind.PURCHASE,
     po_number: str = "",
+    period_start: date | None = None,
+    period_end: date | None = None,
 ) -> Invoice:
     """The invoice on an agreement, within its credit limit; `account` is locked by the caller."""
     current = agreement_credit_check(account=account, agreement=agreement, amount=total)
@@ -213,6 +216,8 @@ def agreement_invoice_issue(
         agreement=current,
         po_number=po_number,
         kind=kind,
+        period_start=period_start,
+        period_end=period_end,
     )
 
 

@@ -82,6 +82,7 @@ BODIES: dict[tuple[str, str], dict] = {
         "agreement": "EA-4500123",
         "po": "PO-1",
     },
+    ("POST", "/api/v1/subscriptions/{sku}/seats"): {"add": 1},
 }
 # Cursors that decode to hostile text, or to numbers beyond the columns they are compared with.
 CURSORS = [
@@ -98,7 +99,7 @@ CURSORS = [
         "x|y|z",
     ]
 ] + ["%FF%FE", "AA", "====", "A" * 1001]
-PATH_VALUES = {"upn": "ana@contoso.example"}
+PATH_VALUES = {"upn": "ana@contoso.example", "sku": "PHONE_SYSTEM"}
 PLATFORM = {("POST", "/api/v1/calls/authorize"), ("POST", "/api/v1/usage/records")}
 
 
@@ -277,6 +278,8 @@ NUL_CURSOR = base64.urlsafe_b64encode(b"\x00").decode()
         ),
         ("PUT", "/api/v1/account/auto-recharge", {"enabled": "maybe"}, "enabled"),
         ("POST", "/api/v1/account/purchases", {"amount": 50, "method": "card"}, "amount"),
+        ("POST", "/api/v1/subscriptions/PHONE_SYSTEM/seats", {"add": "2"}, "add"),
+        ("POST", "/api/v1/subscriptions/PHONE_SYSTEM/seats", {"release": -1}, "release"),
     ],
 )
 def test_the_requests_of_finding_3_are_422_naming_the_field(walked, method, url, body, field):

@@ -32,7 +32,18 @@ def _directory_user_path(organisation) -> str:
     return f"/api/v1/users/{user.upn}/licenses"
 
 
-OBJECT_PATHS: dict[str, Callable] = {"/api/v1/users/{upn}/licenses": _directory_user_path}
+def _subscription_path(organisation) -> str:
+    from licensing.services import seats_add
+
+    # SKUs are the catalogue's; the seats held are the organisation's.
+    seats_add(organisation=organisation, sku="AUDIO_CONF", count=2)
+    return "/api/v1/subscriptions/AUDIO_CONF/seats"
+
+
+OBJECT_PATHS: dict[str, Callable] = {
+    "/api/v1/users/{upn}/licenses": _directory_user_path,
+    "/api/v1/subscriptions/{sku}/seats": _subscription_path,
+}
 
 
 def _operations() -> list[tuple[str, str, set[str]]]:

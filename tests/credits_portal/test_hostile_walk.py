@@ -46,6 +46,7 @@ HOSTILE = [
 # Parameters a page reads that none of its forms renders (links, buttons, pagers).
 QUERY_EXTRA: dict[str, list[str]] = {
     "usage:report": ["page", "tab", "range", "start", "end"],
+    "usage:products_buy": ["sku"],
     "usage:export_csv": [
         *("tab", "range", "start", "end", "user", "type", "direction", "domestic"),
         *("country", "funded_by", "sort"),

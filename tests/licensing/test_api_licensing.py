@@ -109,6 +109,9 @@ def test_assign_and_remove_licenses(api, org):
         "name": "Phone System",
         "seats": 1,
         "assigned": 1,
+        "price": "8.00",
+        "currency": "USD",
+        "renews_at": api("GET", "/subscriptions").json()[1]["renews_at"],
     }
 
 

@@ -17,7 +17,7 @@ from django.db import connection
 from credits_portal.models import Organisation
 from credits_portal.process_cache import ProcessCache
 from licensing.models import DirectoryUser, MinuteAllotment, Pool, Product
-from licensing.services import licensing_version
+from licensing.services import allotment_applies, licensing_version
 
 Category = Pool
 
@@ -76,14 +76,8 @@ def pool_size_now(organisation: Organisation, category: str, country: str = "") 
     allotments = _allotments(category)
     size = 0
     for allotment in allotments:
-        if category == Category.DOMESTIC:
-            specific = [
-                a for a in allotments if a.product_id == allotment.product_id and a.countries
-            ]
-            if allotment.countries and not allotment.applies_to(country):
-                continue
-            if not allotment.countries and any(a.applies_to(country) for a in specific):
-                continue
+        if category == Category.DOMESTIC and not allotment_applies(allotment, country, allotments):
+            continue
         products = (
             Product.objects.filter(pk=allotment.product_id) | allotment.product.included_in.all()
         )
