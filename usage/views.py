@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,11 +16,20 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.models import LedgerEntry
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
-from usage.exports import CALL_COLUMNS, SMS_COLUMNS
+from usage.chart import report_chart
+from usage.exports import CALL_COLUMNS, OPT_IN, SMS_COLUMNS
+from usage.filters import lots_drawn_for, order_of
+from usage.keyset import keyset_page
 from usage.models import ExportJob, FundedBy, UsageRecord
-from usage.preferences import PreferenceForm, chosen_columns, preference_save
+from usage.preferences import (
+    PreferenceForm,
+    chosen_columns,
+    mask_choice,
+    preference_for,
+    preference_save,
+)
 from usage.services.export_jobs import export_job_start
-from usage.services.planner import chart, chart_series, funding_plan
+from usage.services.planner import chart_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
 from usage.services.report_export import ReportExport, export_assemble
 
@@ -77,11 +85,19 @@ def report(request: HttpRequest) -> HttpResponse:
 def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
     kind, filters, records = export.kind, export.filters, export.records
     columns, preference = export.columns, export.preference
-    page = Paginator(export.rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(
+        mask_choice(records, preference),
+        order_of(filters),
+        request.GET.get("cursor"),
+        PAGE_SIZE,
+    )
+    if any(key == "lots" for key, _title, _get in columns):
+        lots_drawn_for(page.rows)
     start, end = getattr(filters, "period", (timezone.now().date(), timezone.now().date()))
     unit, series = chart_series(records, start, end)
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "cursor"):
+        query.pop(name, None)
     return render(
         request,
         "usage/report.html",
@@ -92,21 +108,9 @@ def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
             "totals": _totals(records),
             "columns": columns,
             "zone": preference.time_zone,
-            "preference_form": PreferenceForm(
-                initial={
-                    "call_columns": [
-                        c[0] for c in chosen_columns(CALL_COLUMNS, preference.call_columns)
-                    ],
-                    "sms_columns": [
-                        c[0] for c in chosen_columns(SMS_COLUMNS, preference.sms_columns)
-                    ],
-                    "time_zone": preference.time_zone,
-                    "mask_sms_numbers": preference.mask_sms_numbers,
-                }
-            ),
             "query": query.urlencode(),
             "currency": str(request.organisation.currency),
-            "chart": chart(series, unit=unit),
+            "chart": report_chart(series, unit=unit),
             "plan": funding_plan(request.organisation),
             "pools_card": {
                 "pools": pools_this_month(request.organisation, month_of(timezone.now())),
@@ -181,6 +185,28 @@ def record_detail(request: HttpRequest, record_id: str) -> HttpResponse:
         account__organisation=request.organisation, reference=record.ledger_reference
     ).select_related("lot")
     return render(request, "usage/record.html", {"record": record, "entries": entries})
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def columns(request: HttpRequest) -> HttpResponse:
+    """The column picker and time zone on a page of their own: the ~600 zones are rendered only
+    when the admin comes to change them, not on every load of the report."""
+    preference = preference_for(request.user)
+    form = PreferenceForm(
+        initial={
+            "call_columns": [c[0] for c in chosen_columns(CALL_COLUMNS, preference.call_columns)],
+            "sms_columns": [c[0] for c in chosen_columns(SMS_COLUMNS, preference.sms_columns)],
+            "time_zone": preference.time_zone,
+            "mask_sms_numbers": preference.mask_sms_numbers,
+        }
+    )
+    query = request.GET.get("query", "")
+    return render(
+        request,
+        "usage/columns.html",
+        {"preference_form": form, "query": query, "opt_in": sorted(OPT_IN)},
+    )
 
 
 @require_POST
