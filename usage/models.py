@@ -136,7 +136,10 @@ class UsageRecord(models.Model):
         CALL = "call", "Call"
         SMS = "sms", "SMS"
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    # Every index below leads with the organisation: its own index would only be written.
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     record_id = models.CharField(max_length=100, help_text="The platform's id: idempotency.")
     kind = models.CharField(max_length=4, choices=Kind.choices)
     type = models.CharField(max_length=20, choices=CallType.choices)
@@ -164,6 +167,7 @@ class UsageRecord(models.Model):
         "OverageInvoice",
         null=True,
         blank=True,
+        db_index=False,  # usage_overage_invoice: only the few records that have one
         on_delete=models.PROTECT,
         related_name="records",
         help_text="The overage invoice that billed this record (overage only).",
@@ -175,18 +179,32 @@ class UsageRecord(models.Model):
             models.CheckConstraint(condition=Q(charge__gte=0), name="usage_charge_not_negative"),
         ]
         indexes = [
+            # The records API's pages across both kinds, newest first.
             models.Index(fields=["organisation", "started_at"], name="usage_org_time"),
-            models.Index(fields=["organisation", "kind", "started_at"], name="usage_org_kind_time"),
-            models.Index(fields=["organisation", "user", "started_at"], name="usage_org_user_time"),
+            # The report's sorts, each ending in the id: a keyset page is one index range scan
+            # from its cursor, ROW(key, id) < ROW(…), whichever page it is (usage.keyset).
             models.Index(
-                fields=["organisation", "funded_by", "started_at"], name="usage_org_funding_time"
+                fields=["organisation", "kind", "started_at", "id"], name="usage_org_kind_time_id"
             ),
+            models.Index(
+                fields=["organisation", "kind", "charge", "id"], name="usage_org_kind_charge_id"
+            ),
+            models.Index(
+                fields=["organisation", "kind", "duration_seconds", "id"],
+                name="usage_org_kind_duration_id",
+            ),
+            models.Index(fields=["organisation", "user", "started_at"], name="usage_org_user_time"),
             # What the overage run looks for: only the records not yet billed, a few months at
             # most, not every record ever stored.
             models.Index(
                 fields=["organisation", "started_at"],
                 name="usage_overage_unbilled",
                 condition=Q(funded_by="overage", overage_invoice__isnull=True, charge__gt=0),
+            ),
+            models.Index(
+                fields=["overage_invoice"],
+                name="usage_overage_invoice",
+                condition=Q(overage_invoice__isnull=False),
             ),
         ]
 

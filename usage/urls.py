@@ -21,6 +21,7 @@ urlpatterns = [
     path("reports/usage/", views.report, name="report"),
     path("reports/usage/export.csv", views.export_csv, name="export_csv"),
     path("reports/usage/preferences/", views.preferences, name="preferences"),
+    path("reports/usage/columns/", views.columns, name="columns"),
     path("reports/usage/exports/<uuid:code>/", views.export_job, name="export_job"),
     path(
         "reports/usage/exports/<uuid:code>/download", views.export_download, name="export_download"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,12 +13,21 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.models import LedgerEntry
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
-from usage.exports import CALL_COLUMNS, SMS_COLUMNS
+from usage.chart import report_chart
+from usage.exports import CALL_COLUMNS, OPT_IN, SMS_COLUMNS
+from usage.filters import lots_drawn_for, order_of
+from usage.keyset import keyset_page
 from usage.models import ExportJob, UsageRecord
-from usage.preferences import PreferenceForm, chosen_columns, preference_save
+from usage.preferences import (
+    PreferenceForm,
+    chosen_columns,
+    mask_choice,
+    preference_for,
+    preference_save,
+)
 from usage.services.aggregates import UsageSlice, report_slice, usage_totals
 from usage.services.export_jobs import export_job_start
-from usage.services.planner import chart, chart_series, funding_plan
+from usage.services.planner import chart_series, funding_plan
 from usage.services.pools import month_of, pools_this_month
 from usage.services.report_export import ReportExport, export_assemble
 
@@ -64,14 +72,22 @@ def report(request: HttpRequest) -> HttpResponse:
 
 
 def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
-    kind, filters = export.kind, export.filters
+    kind, filters, records = export.kind, export.filters, export.records
     columns, preference = export.columns, export.preference
-    page = Paginator(export.rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(
+        mask_choice(records, preference),
+        order_of(filters),
+        request.GET.get("cursor"),
+        PAGE_SIZE,
+    )
+    if any(key == "lots" for key, _title, _get in columns):
+        lots_drawn_for(page.rows)
     # Totals and chart from the daily aggregates: only the page of rows reads records.
     where = report_slice(filters, organisation=request.organisation, kind=kind)
     unit, series = chart_series(where)
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "cursor"):
+        query.pop(name, None)
     return render(
         request,
         "usage/report.html",
@@ -82,21 +98,9 @@ def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
             "totals": _totals(where),
             "columns": columns,
             "zone": preference.time_zone,
-            "preference_form": PreferenceForm(
-                initial={
-                    "call_columns": [
-                        c[0] for c in chosen_columns(CALL_COLUMNS, preference.call_columns)
-                    ],
-                    "sms_columns": [
-                        c[0] for c in chosen_columns(SMS_COLUMNS, preference.sms_columns)
-                    ],
-                    "time_zone": preference.time_zone,
-                    "mask_sms_numbers": preference.mask_sms_numbers,
-                }
-            ),
             "query": query.urlencode(),
             "currency": str(request.organisation.currency),
-            "chart": chart(series, unit=unit),
+            "chart": report_chart(series, unit=unit),
             "plan": funding_plan(request.organisation),
             "pools_card": {
                 "pools": pools_this_month(request.organisation, month_of(timezone.now())),
@@ -171,6 +175,28 @@ def record_detail(request: HttpRequest, record_id: str) -> HttpResponse:
         account__organisation=request.organisation, reference=record.ledger_reference
     ).select_related("lot")
     return render(request, "usage/record.html", {"record": record, "entries": entries})
+
+
+@require_GET
+@require_capability(Capability.REPORTS_VIEW)
+def columns(request: HttpRequest) -> HttpResponse:
+    """The column picker and time zone on a page of their own: the ~600 zones are rendered only
+    when the admin comes to change them, not on every load of the report."""
+    preference = preference_for(request.user)
+    form = PreferenceForm(
+        initial={
+            "call_columns": [c[0] for c in chosen_columns(CALL_COLUMNS, preference.call_columns)],
+            "sms_columns": [c[0] for c in chosen_columns(SMS_COLUMNS, preference.sms_columns)],
+            "time_zone": preference.time_zone,
+            "mask_sms_numbers": preference.mask_sms_numbers,
+        }
+    )
+    query = request.GET.get("query", "")
+    return render(
+        request,
+        "usage/columns.html",
+        {"preference_form": form, "query": query, "opt_in": sorted(OPT_IN)},
+    )
 
 
 @require_POST

@@ -45,7 +45,7 @@ HOSTILE = [
 ]
 # Parameters a page reads that none of its forms renders (links, buttons, pagers).
 QUERY_EXTRA: dict[str, list[str]] = {
-    "usage:report": ["page", "tab", "range", "start", "end"],
+    "usage:report": ["cursor", "tab", "range", "start", "end"],
     "usage:products_buy": ["sku"],
     "usage:export_csv": [
         *("tab", "range", "start", "end", "user", "type", "direction", "domestic"),
@@ -81,7 +81,7 @@ SAMPLE = [str(2**63), "2026-02-30"]
 REFUSED_SAMPLE = ["-1"]
 # The report's other filters are the exports' (one FilterSet, usage.filters): walked one at a
 # time through export.csv, which is cheaper to render, and all at once on the report.
-ONE_AT_A_TIME = {"usage:report": {"range", "start", "end", "page", "tab"}}
+ONE_AT_A_TIME = {"usage:report": {"range", "start", "end", "cursor", "tab"}}
 # Forms whose submission signs the client out.
 NEVER_POST = {"logout"}
 

@@ -86,6 +86,7 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "usage:export_xlsx": (REPORTS, None, False),
     "usage:record": (REPORTS, "usage_record", False),
     "usage:preferences": (REPORTS, None, True),
+    "usage:columns": (REPORTS, None, False),
     "usage:export_job": (REPORTS, "export_job", False),
     "usage:export_download": (REPORTS, "export_job", False),
     "usage:pools": (REPORTS, None, False),

@@ -26,8 +26,8 @@ class ReportExport:
 
     @property
     def rows(self):
-        """The records as the columns read them (lots drawn, masked recipients)."""
-        return for_display(self.records, self.preference)
+        """The records as the columns read them (lots drawn if chosen, masked recipients)."""
+        return for_display(self.records, self.preference, self.columns)
 
     def filename(self, tag: str, fmt: str) -> str:
         noun = "calls" if self.kind == UsageRecord.Kind.CALL else "sms"

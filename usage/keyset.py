@@ -1,0 +1,129 @@
+"""Keyset (seek) pages of the usage report: each page starts after the last row of the one before
+it, named by an opaque cursor, so no page counts or skips the rows before it and a record that
+arrives between two loads neither repeats nor hides a row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.core import signing
+from django.db import models
+from django.db.models import F, Func, Value
+from django.db.models.lookups import GreaterThan, LessThan
+
+SALT = "usage.report.cursor"
+MAX_CURSOR = 512  # characters: a real cursor is about 120; anything longer is not one of ours
+# The sort key's type, to read it back from a cursor.
+PARSE = {
+    "started_at": datetime.fromisoformat,
+    "charge": Decimal,
+    "duration_seconds": int,
+    "record_id": str,
+}
+
+
+class Row(Func):
+    """A row value, `ROW(a, b)`: PostgreSQL compares it in one index condition, (key, id) > (…)."""
+
+    template = "ROW(%(expressions)s)"
+    output_field = models.Field()
+
+
+@dataclass(frozen=True)
+class Order:
+    field: str  # the model field the rows are sorted by, then by id in the same direction
+    descending: bool
+    name: str  # the sort as the page names it ("-time", "charge"): a cursor is for one sort only
+
+    @property
+    def order_by(self) -> tuple[str, str]:
+        sign = "-" if self.descending else ""
+        return (f"{sign}{self.field}", f"{sign}id")
+
+
+@dataclass
+class KeysetPage:
+    rows: list
+    next_cursor: str | None
+    previous_cursor: str | None
+    is_first: bool
+    cursor_refused: bool = False  # the cursor given was not one of ours: the first page instead
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def has_other_pages(self) -> bool:
+        return bool(self.next_cursor or not self.is_first)
+
+
+def cursor_encode(order: Order, row, *, back: bool = False) -> str:
+    key = getattr(row, order.field)
+    value = key.isoformat() if isinstance(key, datetime) else str(key)
+    return signing.dumps({"o": order.name, "k": value, "i": row.pk, "b": back}, salt=SALT)
+
+
+def cursor_decode(order: Order, cursor: str) -> tuple[object, int, bool] | None:
+    """(key, id, backwards) of a cursor made for `order`; None for anything else (garbage, a
+    forged or truncated cursor, one of another sort)."""
+    if not cursor or len(cursor) > MAX_CURSOR:
+        return None
+    try:
+        data = signing.loads(cursor, salt=SALT)
+        if not isinstance(data, dict) or data.get("o") != order.name:
+            return None
+        key, pk, back = data["k"], data["i"], data["b"]
+        if not isinstance(pk, int) or not isinstance(back, bool) or not isinstance(key, str):
+            return None
+        return PARSE[order.field](key), pk, back
+    except (signing.BadSignature, KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def _after(order: Order, key, pk: int, forwards: bool):
+    """The rows past (key, pk) in the page's direction (forwards) or against it."""
+    lookup = GreaterThan if order.descending != forwards else LessThan
+    # Cast the literal to the column's type, so that the row comparison stays an index condition.
+    return lookup(Row(F(order.field), F("id")), Row(Value(key), Value(pk)))
+
+
+def keyset_page(records, order: Order, cursor: str | None, size: int) -> KeysetPage:
+    """The page of `records` (ordered by `order`) that `cursor` names; the first page when there
+    is no cursor or it is not one of ours."""
+    decoded = cursor_decode(order, cursor) if cursor else None
+    refused = bool(cursor) and decoded is None
+    ordered = records.order_by(*order.order_by)
+    if decoded is None:
+        rows = list(ordered[: size + 1])
+        first = True
+    else:
+        key, pk, back = decoded
+        if back:
+            reverse = [f[1:] if f.startswith("-") else f"-{f}" for f in order.order_by]
+            before = list(
+                records.filter(_after(order, key, pk, False)).order_by(*reverse)[: size + 1]
+            )
+            if len(before) <= size:  # back at the start: show the first page whole
+                rows, first = list(ordered[: size + 1]), True
+            else:
+                rows, first = before[:size][::-1], False
+                rows.append(None)  # a row follows: the one the cursor came from
+        else:
+            rows = list(
+                records.filter(_after(order, key, pk, True)).order_by(*order.order_by)[: size + 1]
+            )
+            first = False
+    more = len(rows) > size
+    rows = rows[:size]
+    return KeysetPage(
+        rows=rows,
+        next_cursor=cursor_encode(order, rows[-1]) if more and rows else None,
+        previous_cursor=cursor_encode(order, rows[0], back=True) if not first and rows else None,
+        is_first=first,
+        cursor_refused=refused,
+    )
