@@ -29,7 +29,7 @@ from licensing.exceptions import LicensingError
 from licensing.models import DirectoryUser, Subscription
 from licensing.services import licenses_apply_by_upn, seats_add, users_upsert
 from licensing.validation import UserRow, clean_phone
-from usage.models import CallType, FundedBy, PoolUsage, UsageRecord
+from usage.models import CallType, FundedBy, PoolUsage, RefusalReason, RefusedCall, UsageRecord
 from usage.services import rating
 from usage.services.rates import rate_card_load
 
@@ -343,6 +343,34 @@ def pools_sync(organisation: Organisation) -> None:
         )
 
 
+def refusals(organisation: Organisation) -> int:
+    """Refused calls of the organisation over DAYS days (rows as the product's upsert leaves
+    them: one per day, caller, reason and type), written once; the rows written."""
+    if RefusedCall.objects.filter(organisation=organisation).exists():
+        return 0
+    rng = random.Random(7)  # noqa: S311  (bench data)
+    users = list(DirectoryUser.objects.filter(organisation=organisation).order_by("pk")[:200])
+    reasons = [RefusalReason.NO_CREDITS_LICENSE, RefusalReason.INSUFFICIENT_BALANCE,
+               RefusalReason.NO_LICENSE, RefusalReason.DESTINATION_NOT_RATED]  # fmt: skip
+    today = timezone.now().date()
+    rows = {}
+    for days_ago in range(DAYS):
+        day = today - timedelta(days=days_ago)
+        for _ in range(rng.randint(10, 40)):
+            user = rng.choice(users)
+            key = (day, user.upn.lower(), rng.choice(reasons), CallType.OUTBOUND)
+            at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(
+                seconds=rng.randint(0, 86_399)
+            )
+            rows[key] = RefusedCall(
+                organisation=organisation, day=day, upn=key[1], user=user, type=key[3],
+                reason=key[2], count=rng.randint(1, 12), first_at=at, last_at=at,
+                to_number=_phone("GB", rng.randint(0, 9999)), to_country="GB",
+            )  # fmt: skip
+    RefusedCall.objects.bulk_create(rows.values())
+    return len(rows)
+
+
 def generate(target: Organisation, others: list[Organisation], calls: int) -> dict[str, float]:
     """Top the data up to `calls` calls and calls/10 messages for the target, and the other
     organisations' OTHER_RECORDS; the seconds each part took."""
@@ -351,6 +379,7 @@ def generate(target: Organisation, others: list[Organisation], calls: int) -> di
     written = top_up(target, UsageRecord.Kind.CALL, calls, 1, ledger=True)
     written += top_up(target, UsageRecord.Kind.SMS, calls // 10, 2, ledger=True)
     pools_sync(target)
+    refusals(target)
     took[f"target: {written:,} records"] = time.perf_counter() - started
     started, written = time.perf_counter(), 0
     each = OTHER_RECORDS // len(others)
