@@ -28,7 +28,7 @@ from usage.preferences import (
 from usage.services.aggregates import UsageSlice, report_slice, usage_totals
 from usage.services.export_jobs import export_job_start
 from usage.services.planner import chart_series, funding_plan
-from usage.services.pools import month_of, pools_this_month
+from usage.services.pools import month_of
 from usage.services.report_export import ReportExport, export_assemble
 
 PAGE_SIZE = 50
@@ -88,6 +88,7 @@ def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
     query = request.GET.copy()
     for name in ("page", "cursor"):
         query.pop(name, None)
+    plan = funding_plan(request.organisation)  # its pools are the month's pools card too
     return render(
         request,
         "usage/report.html",
@@ -101,9 +102,9 @@ def _report_page(request: HttpRequest, export: ReportExport) -> HttpResponse:
             "query": query.urlencode(),
             "currency": str(request.organisation.currency),
             "chart": report_chart(series, unit=unit),
-            "plan": funding_plan(request.organisation),
+            "plan": plan,
             "pools_card": {
-                "pools": pools_this_month(request.organisation, month_of(timezone.now())),
+                "pools": [pool for pool, _runs_out in plan.pools],
                 "month": month_of(timezone.now()),
             },
         },

@@ -174,3 +174,41 @@ def test_the_queries_of_a_batch_do_not_grow_with_its_pools_and_users(rated, pers
     pool_queries_one, all_one, pool_queries_every, all_every = counts
     # Six domestic pools instead of one (and the international one): the same queries.
     assert (pool_queries_every, all_every) == (pool_queries_one, all_one)
+
+
+def test_the_pools_of_a_month_in_queries_that_do_not_grow_with_its_countries(staffed):
+    """The planner and the pages read every pool of the month in one query of the pool usage,
+    whatever the number of countries; each pool as pool_state gives it."""
+    from usage.services.pools import month_of, pool_state, pools_this_month
+
+    month = month_of(datetime.now(UTC))
+    PoolUsage.objects.create(
+        organisation=staffed, month=month, category=Category.DOMESTIC, country="GB", used=7, held=0
+    )
+    PoolUsage.objects.create(
+        organisation=staffed, month=month, category=Category.INTERNATIONAL, used=3, held=0
+    )
+    pools = pools_this_month(staffed, month)  # and the pool sizes cached
+    assert {(p.category, p.country) for p in pools} >= {
+        (Category.DOMESTIC, "GB"),
+        (Category.INTERNATIONAL, ""),
+    }
+    for pool in pools:
+        assert pool == pool_state(staffed, pool.category, pool.country, month)
+    with CaptureQueriesContext(connection) as queries:
+        pools_this_month(staffed, month)
+    assert len([q for q in queries if "usage_poolusage" in q["sql"]]) == 1
+    assert len(queries) <= 2
+
+
+def test_the_report_page_reads_the_pools_once(staffed, client_as):
+    """The funding planner's pools are the page's pools card too: one read of the pool usage."""
+    from django.urls import reverse
+
+    from credits_portal.permissions import Role
+
+    client = client_as(Role.REPORTS)
+    client.get(reverse("usage:report"))  # the pool sizes cached
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("usage:report")).status_code == 200
+    assert len([q for q in queries if "usage_poolusage" in q["sql"]]) == 1

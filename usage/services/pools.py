@@ -176,17 +176,32 @@ def pool_state(organisation: Organisation, category: str, country: str, month: d
 
 
 def pools_this_month(organisation: Organisation, month: date) -> list[Pool]:
-    """Every pool the organisation has this month (for the pages): domestic per usage location."""
+    """Every pool the organisation has this month (for the pages): domestic per usage location.
+    Two queries whatever the number of pools (the usage locations, the month's pool usage);
+    each pool as `pool_state` gives it."""
     countries = sorted(
-        set(
-            DirectoryUser.objects.filter(organisation=organisation).values_list(
-                "usage_location", flat=True
-            )
-        )
+        DirectoryUser.objects.filter(organisation=organisation)
+        .order_by()
+        .values_list("usage_location", flat=True)
+        .distinct()
     )
-    pools = [pool_state(organisation, Category.DOMESTIC, c, month) for c in countries]
-    pools += [
-        pool_state(organisation, c, "", month)
-        for c in (Category.INTERNATIONAL, Category.CONFERENCE)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT category, country, used, held FROM usage_poolusage"
+            " WHERE organisation_id = %s AND month = %s",
+            [organisation.pk, month],
+        )
+        usage = {(category, country): (used, held) for category, country, used, held in cursor}
+    keys = [(Category.DOMESTIC, c) for c in countries] + [
+        (c, "") for c in (Category.INTERNATIONAL, Category.CONFERENCE)
+    ]
+    pools = [
+        Pool(
+            category,
+            country,
+            pool_size(organisation, category, country),
+            *usage.get((category, country), (0, 0)),
+        )
+        for category, country in keys
     ]
     return [p for p in pools if p.size or p.used]
