@@ -18,8 +18,9 @@ class OrganisationAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
     def get_readonly_fields(self, request, obj=None):
-        # The currency of an organisation with money in it never changes.
-        return ["slug", "currency"] if obj else []
+        # The currency of an organisation with money in it never changes, nor its commerce
+        # model: credits held, auto-recharge and overage billing all follow from it.
+        return ["slug", "currency", "commerce"] if obj else []
 
 
 @admin.register(User)

@@ -208,15 +208,21 @@ def seats_release(
     return locked
 
 
-def subscription_renew(*, subscription: Subscription, month: date, invoice: str = "") -> bool:
+def subscription_renew(
+    *, subscription: Subscription, month: date, invoice: str = "", releasing: int | None = None
+) -> bool:
     """Renew for `month`: released seats leave, the rest stay. Once per subscription and month;
-    False when it was already renewed."""
+    False when it was already renewed. `releasing`: the released seats the renewal's invoice left
+    out; seats released after it was computed leave at the next renewal (they were billed)."""
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
         if locked.changes.filter(kind=SeatChange.Kind.RENEWED, month=month).exists():
             return False
-        seats = locked.seats - locked.releasing
-        Subscription.objects.filter(pk=locked.pk).update(seats=seats, releasing=0)
+        gone = locked.releasing if releasing is None else min(releasing, locked.releasing)
+        seats = locked.seats - gone
+        Subscription.objects.filter(pk=locked.pk).update(
+            seats=seats, releasing=locked.releasing - gone
+        )
         SeatChange.objects.create(
             subscription=locked,
             kind=SeatChange.Kind.RENEWED,

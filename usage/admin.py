@@ -41,7 +41,15 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_filter = ["kind", "type", "funded_by", "organisation"]
     search_fields = ["record_id", "to_number"]
 
+    # Read-only: records come from ingest alone, which debits them and adds them to the daily
+    # aggregates in the same transaction; a record added or deleted here would leave both behind.
+    def has_add_permission(self, request):
+        return False
+
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

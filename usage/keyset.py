@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import F, Func, Value
 from django.db.models.lookups import GreaterThan, LessThan
 
+from credits_portal.api_input import text_problem
+
 SALT = "usage.report.cursor"
 MAX_CURSOR = 512  # characters: a real cursor is about 120; anything longer is not one of ours
 # The sort key's type, to read it back from a cursor.
@@ -78,11 +80,27 @@ def cursor_decode(order: Order, cursor: str) -> tuple[object, int, bool] | None:
         if not isinstance(data, dict) or data.get("o") != order.name:
             return None
         key, pk, back = data["k"], data["i"], data["b"]
-        if not isinstance(pk, int) or not isinstance(back, bool) or not isinstance(key, str):
+        if type(pk) is not int or not isinstance(back, bool) or not isinstance(key, str):
             return None
-        return PARSE[order.field](key), pk, back
+        return _checked(PARSE[order.field](key), pk, back)
     except (signing.BadSignature, KeyError, TypeError, ValueError, ArithmeticError):
         return None
+
+
+def _checked(key, pk: int, back: bool) -> tuple[object, int, bool] | None:
+    """A decoded cursor whose values the columns can hold: only our own rows make cursors, but
+    a value no column holds (NaN, a naive time, a NUL, an id past bigint) must never reach SQL."""
+    if not 0 < pk < 2**63:
+        return None
+    if isinstance(key, Decimal) and (not key.is_finite() or abs(key) >= 10**18):
+        return None
+    if isinstance(key, datetime) and key.tzinfo is None:
+        return None
+    if isinstance(key, str) and text_problem(key, 100):
+        return None
+    if isinstance(key, int) and not 0 <= key < 2**31:
+        return None
+    return key, pk, back
 
 
 def _after(order: Order, key, pk: int, forwards: bool):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing import gateway
@@ -221,6 +221,29 @@ def _charge_card(charge: Charge, card: Card, fulfil: Fulfil, period) -> Charge:
     answer) is asked again with the same key, which the gateway answers with the same payment."""
     if card.account_id != charge.account_id or card.removed_at is not None:
         raise NoPaymentMethod()
+    # One request at a time asks the gateway about a charge: the same request sent twice at
+    # once (a double submit) must not reach it twice, whatever the gateway does with the key.
+    # The session's lock, held across the network call outside any transaction; a connection
+    # that dies releases it, so a later repair asks again.
+    if not _gateway_lock(charge.pk, take=True):
+        return charge  # in flight in another request: its answer is the one that counts
+    try:
+        return _charge_card_locked(charge, card, fulfil, period)
+    finally:
+        _gateway_lock(charge.pk, take=False)
+
+
+CHARGE_LOCKS = 0x43480001  # the advisory locks' first key: charges (the second is the charge)
+
+
+def _gateway_lock(pk: int, *, take: bool) -> bool:
+    with connection.cursor() as cursor:
+        verb = "pg_try_advisory_lock" if take else "pg_advisory_unlock"
+        cursor.execute(f"SELECT {verb}(%s, %s)", [CHARGE_LOCKS, pk % 2**31])
+        return bool(cursor.fetchone()[0])
+
+
+def _charge_card_locked(charge: Charge, card: Card, fulfil: Fulfil, period) -> Charge:
     Charge.objects.filter(pk=charge.pk, status=Status.PENDING).update(status=Status.CHARGING)
     charge.refresh_from_db()
     if charge.status != Status.CHARGING:

@@ -136,7 +136,9 @@ def recharges_last_day(account: CreditAccount, now=None) -> int:
 
 def recharge_due(account: CreditAccount, now=None) -> Due:
     now = now or timezone.now()
-    if not account.auto_recharge_enabled:
+    # A new-commerce organisation (an operator may have moved one with auto-recharge on) holds
+    # no credits: a card charged for them would pay for funds the ledger refuses to add.
+    if not account.auto_recharge_enabled or not account.organisation.holds_credits:
         return Due(None, NotDue.OFF)
     if account.recharge_suspended_at:
         return Due(None, NotDue.SUSPENDED, account.recharge_suspended_reason)

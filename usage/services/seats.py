@@ -20,7 +20,7 @@ from billing.exceptions import AgreementNotRegistered
 from billing.models import Invoice
 from billing.money import format_money, round_money
 from billing.services.agreements import AGREEMENT_NUMBER, agreements_choosable
-from billing.services.charges import charge_pay
+from billing.services.charges import ChargeInProgress, charge_pay
 from billing.services.ledger import account_for
 from credits_portal.models import Organisation
 from licensing.exceptions import LicensingError
@@ -176,17 +176,19 @@ def seats_renew(*, subscription: Subscription, month: date) -> Invoice | None:
     invoiced for the month (less those bought during it, already paid), charged to the default
     payment method or, when nothing can pay, due in 30 days. Once per subscription and month."""
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    # The seats as they are now, not as the run's query found them: a release since then is not
+    # billed. One landing after this read leaves at the next renewal (`releasing` below).
+    subscription.refresh_from_db(fields=["seats", "releasing"])
+    releasing = subscription.releasing
     account = account_for(subscription.organisation)
     currency = str(account.currency)
     price = seat_price(product=subscription.product, currency=currency)
     billable = (
-        subscription.seats
-        - subscription.releasing
-        - seats_added_since(subscription=subscription, start=start)
+        subscription.seats - releasing - seats_added_since(subscription=subscription, start=start)
     )
     per_seat = round_money(price or Decimal(0), currency)
     if billable <= 0 or per_seat == 0:
-        subscription_renew(subscription=subscription, month=month)
+        subscription_renew(subscription=subscription, month=month, releasing=releasing)
         return None
     last = month.replace(day=calendar.monthrange(month.year, month.month)[1])
     seats = "seat" if billable == 1 else "seats"
@@ -199,7 +201,10 @@ def seats_renew(*, subscription: Subscription, month: date) -> Invoice | None:
             f"({format_money(per_seat, currency)} per seat and month)"
         ),
         fulfil=lambda invoice: subscription_renew(
-            subscription=subscription, month=month, invoice=invoice.display_number
+            subscription=subscription,
+            month=month,
+            invoice=invoice.display_number,
+            releasing=releasing,
         ),
         period=(month, last),
         due_days_when_unpaid=RENEWAL_DUE_DAYS,
@@ -213,6 +218,11 @@ def seats_renew_due(*, now: datetime | None = None) -> int:
     month = month_start(now or timezone.now()).date()
     renewed = 0
     for subscription in subscriptions_due_renewal(month):
-        seats_renew(subscription=subscription, month=month)
+        try:
+            seats_renew(subscription=subscription, month=month)
+        except ChargeInProgress:
+            # Another run is charging it now (or the gateway did not answer): that run, or the
+            # next, finishes it; the other subscriptions are not held up.
+            continue
         renewed += 1
     return renewed
