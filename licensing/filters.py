@@ -16,6 +16,13 @@ class DirectoryUserFilter(django_filters.FilterSet):
         label="License",
         empty_label="Any license",
     )
+    without = django_filters.ModelChoiceFilter(
+        queryset=Product.objects.all(),
+        to_field_name="sku",
+        method="lacking",
+        label="Without license",
+        empty_label="(none)",
+    )
     location = django_filters.ChoiceFilter(
         field_name="usage_location",
         choices=list(countries),
@@ -39,6 +46,11 @@ class DirectoryUserFilter(django_filters.FilterSet):
     def holding(self, queryset, name, value):
         # EXISTS, not a join: no DISTINCT over tens of thousands of users.
         return queryset.filter(
+            Exists(Assignment.objects.filter(user=OuterRef("pk"), product=value))
+        )
+
+    def lacking(self, queryset, name, value):
+        return queryset.exclude(
             Exists(Assignment.objects.filter(user=OuterRef("pk"), product=value))
         )
 

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 from django import forms
+from django_countries import countries
 
 from credits_portal.models import Organisation
-from licensing.models import DirectoryUser
-from licensing.validation import MAX_CSV_BYTES
+from licensing.exceptions import LicensingError
+from licensing.models import DirectoryUser, Product
+from licensing.validation import MAX_CSV_BYTES, clean_user
+
+# The users page's filter as a query string (search, license, location, sort).
+MAX_FORM_QUERY = 4_000
 
 
 class CsvUploadForm(forms.Form):
@@ -33,3 +38,49 @@ class BulkLicenseForm(forms.Form):
     def __init__(self, *args, organisation: Organisation, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["users"].queryset = DirectoryUser.objects.filter(organisation=organisation)
+
+
+class MatchingBulkForm(forms.Form):
+    """Users › every user matching the filter: one license assigned or removed, after a
+    confirmation that carries `matching`, the fingerprint of the users it was shown for."""
+
+    query = forms.CharField(required=False, max_length=MAX_FORM_QUERY, widget=forms.HiddenInput)
+    action = forms.ChoiceField(choices=[("assign", "Assign"), ("remove", "Remove")])
+    sku = forms.ChoiceField(label="License", choices=[])
+    matching = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, products: dict[str, Product], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sku"].choices = [(sku, p.name) for sku, p in products.items()]
+
+
+class UserDetailsForm(forms.Form):
+    """Users › a user › Edit details; checked by `clean_user`, as POST /api/v1/users is."""
+
+    display_name = forms.CharField(max_length=200)
+    usage_location = forms.CharField(
+        max_length=2,
+        widget=forms.Select(choices=[("", "Choose a country"), *countries]),
+        help_text="Where the user uses the service: it decides the calling minutes they add.",
+    )
+    phone_number = forms.CharField(
+        max_length=20, required=False, help_text="E.164, e.g. +14255550100; empty for none."
+    )
+
+    def __init__(self, *args, upn: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.upn = upn
+
+    def clean(self):
+        data = super().clean()
+        # Every field is checked, so one answer names every problem (as the API's does).
+        values = {name: data.get(name) or "" for name in self.fields}
+        try:
+            self.row = clean_user({"upn": self.upn, **values})
+        except LicensingError as exc:
+            for name, problems in (exc.errors or {exc.field: [exc.message]}).items():
+                if name in self.fields and name in self.errors:
+                    continue  # already refused by the field itself
+                for problem in problems:
+                    self.add_error(name if name in self.fields else None, problem)
+        return data

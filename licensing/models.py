@@ -63,6 +63,11 @@ class Product(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def label(self) -> str:
+        """The license as admins read it in texts: its name, the SKU as a secondary label."""
+        return f"{self.name} ({self.sku})"
+
 
 class MinuteAllotment(models.Model):
     """Minutes each licensed user adds to the organisation's pools every calendar month."""

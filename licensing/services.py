@@ -484,6 +484,15 @@ def licenses_apply_by_upn(
     return {users[upn].upn: final[users[upn].pk] for upn in upns}
 
 
+@dataclass(frozen=True)
+class BulkResult:
+    """What a bulk change did: `changed` users got (or lost) the license, `unchanged` already
+    had it (or did not have it)."""
+
+    changed: int
+    unchanged: int
+
+
 def licenses_bulk_change(
     *,
     organisation: Organisation,
@@ -491,15 +500,42 @@ def licenses_bulk_change(
     sku: str,
     assign: bool,
     actor: str,
-) -> dict[str, set[str]]:
+) -> BulkResult:
     """One license assigned to (or removed from) every selected user, all or nothing."""
     skus = {sku}
-    return licenses_apply_by_upn(
-        organisation=organisation,
-        rows=[(u.upn, skus if assign else set(), set() if assign else skus) for u in users],
-        actor=actor,
-        source="portal",
-    )
+    pks = sorted({u.pk for u in users})
+    with transaction.atomic():
+        # The users are locked before they are counted (license_change locks them again, in
+        # the same order), so the count is the change license_change makes.
+        list(DirectoryUser.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+        holding = Assignment.objects.filter(user_id__in=pks, product__sku=sku).count()
+        licenses_apply_by_upn(
+            organisation=organisation,
+            rows=[(u.upn, skus if assign else set(), set() if assign else skus) for u in users],
+            actor=actor,
+            source="portal",
+        )
+    unchanged = holding if assign else len(pks) - holding
+    return BulkResult(changed=len(pks) - unchanged, unchanged=unchanged)
+
+
+def user_update(*, user: DirectoryUser, row: UserRow) -> dict[str, str]:
+    """A directory user's display name, usage location and phone number from a checked row
+    (its UPN is the user's key and stays); the values before, for the audit log."""
+    with transaction.atomic():
+        locked = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+        before = {
+            "display_name": locked.display_name,
+            "usage_location": locked.usage_location.code,
+            "phone_number": locked.phone_number,
+        }
+        locked.display_name = row.display_name
+        locked.usage_location = row.usage_location
+        locked.phone_number = row.phone_number or ""
+        locked.save(update_fields=["display_name", "usage_location", "phone_number", "updated_at"])
+        # The usage location decides the minutes a user adds to the pools.
+        licensing_changed(locked.organisation_id)
+    return before
 
 
 def csv_rows(*, kind: str, raw: bytes):

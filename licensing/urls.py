@@ -7,6 +7,12 @@ urlpatterns = [
     path("licenses/", views.licenses, name="licenses"),
     path("users/", views.users, name="users"),
     path("users/bulk/", views.users_bulk, name="users_bulk"),
+    path("users/bulk/matching/", views.users_bulk_matching, name="users_bulk_matching"),
+    path(
+        "users/bulk/matching/confirm/",
+        views.users_bulk_matching_confirm,
+        name="users_bulk_matching_confirm",
+    ),
     path("users/import/", views.users_import, name="users_import"),
     path("users/import/<uuid:code>/", views.users_import_preview, name="users_import_preview"),
     path("users/licenses/import/", views.licenses_import, name="licenses_import"),
@@ -16,4 +22,5 @@ urlpatterns = [
         name="licenses_import_preview",
     ),
     path("users/<uuid:code>/", views.user_detail, name="user"),
+    path("users/<uuid:code>/edit/", views.user_edit, name="user_edit"),
 ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -12,11 +15,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from credits_portal.audit import audit
 from credits_portal.permissions import Capability, role_can
 from credits_portal.tenancy import require_capability
+from credits_portal.validation import MAX_QUERY_VALUE, text_problem
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.filters import DirectoryUserFilter
-from licensing.forms import BulkLicenseForm, CsvUploadForm
-from licensing.models import AssignmentEvent, CsvUpload, DirectoryUser, Subscription
+from licensing.forms import BulkLicenseForm, CsvUploadForm, MatchingBulkForm, UserDetailsForm
+from licensing.models import (
+    Assignment,
+    AssignmentEvent,
+    CsvUpload,
+    DirectoryUser,
+    Product,
+    Subscription,
+)
 from licensing.services import (
+    BulkResult,
     Change,
     catalogue,
     csv_rows,
@@ -27,6 +39,7 @@ from licensing.services import (
     licenses_bulk_change,
     missing_prerequisites,
     user_licenses,
+    user_update,
 )
 from licensing.validation import RowError
 
@@ -70,7 +83,8 @@ def licenses(request: HttpRequest) -> HttpResponse:
 def users(request: HttpRequest) -> HttpResponse:
     queryset = DirectoryUser.objects.filter(organisation=request.organisation)
     filters = DirectoryUserFilter(request.GET or None, queryset=queryset)
-    listed = filters.qs if filters.is_valid() else queryset
+    valid = filters.is_valid()
+    listed = filters.qs if valid else queryset
     if not request.GET.get("sort"):
         listed = listed.order_by("display_name", "pk")
     page = Paginator(listed.prefetch_related("assignments__product"), USERS_PAGE_SIZE).get_page(
@@ -87,8 +101,37 @@ def users(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "products": catalogue().values(),
             "can_assign": role_can(request.membership.role, Capability.LICENSES_MANAGE),
+            # "All matching" only for a filter the server reads as the page does (an unbound
+            # filter, no query at all, matches everyone).
+            "can_match": valid or not filters.is_bound,
+            "filtered": valid
+            and any(
+                filters.form.cleaned_data.get(n) for n in ("q", "license", "without", "location")
+            ),
         },
     )
+
+
+def _bulk_message(product: Product, assign: bool, result: BulkResult, whom: str) -> str:
+    """What a bulk change did, counting the users it did not need to change."""
+    total = result.changed + result.unchanged
+    had = "already had it" if assign else "did not have it"
+    if not total:
+        return "No users match the filter; nothing changed."
+    if not result.changed:
+        users = f"all {total} {whom} users" if total > 1 else f"the {whom} user"
+        return f"{product.name}: {users} {had}; nothing changed."
+    verb = "assigned to" if assign else "removed from"
+    text = f"{product.name} {verb} {result.changed} user{'s' if result.changed != 1 else ''}"
+    return text + (f"; {result.unchanged} {had}." if result.unchanged else ".")
+
+
+def _refused_message(exc: AssignmentRefused) -> str:
+    detail = "; ".join(
+        f"{upn}: {' '.join(reasons)}" for upn, reasons in list(exc.problems.items())[:10]
+    )
+    more = len(exc.problems) - 10
+    return f"Nothing was changed. {detail}" + (f" (and {more} more users)" if more > 0 else "")
 
 
 @require_POST
@@ -107,7 +150,7 @@ def users_bulk(request: HttpRequest) -> HttpResponse:
     selected = list(form.cleaned_data["users"])
     sku, action = form.cleaned_data["sku"], form.cleaned_data["action"]
     try:
-        licenses_bulk_change(
+        result = licenses_bulk_change(
             organisation=request.organisation,
             users=selected,
             sku=sku,
@@ -115,22 +158,200 @@ def users_bulk(request: HttpRequest) -> HttpResponse:
             actor=_actor(request),
         )
     except AssignmentRefused as exc:
-        detail = "; ".join(
-            f"{upn}: {' '.join(reasons)}" for upn, reasons in list(exc.problems.items())[:10]
-        )
-        messages.error(request, f"Nothing was changed. {detail}")
+        messages.error(request, _refused_message(exc))
     except LicensingError as exc:
         messages.error(request, exc.message)
     else:
-        verb = "assigned to" if action == "assign" else "removed from"
+        product = catalogue()[sku]
         audit(
             request,
             f"licenses.bulk_{action}",
-            sku,
+            product.label,
             after={"users": sorted(u.upn for u in selected)},
         )
-        messages.success(request, f"{sku} {verb} {len(selected)} users.")
+        messages.success(request, _bulk_message(product, action == "assign", result, "selected"))
     return redirect(back)
+
+
+def _matching_query(query: str) -> str:
+    """The filter of a users page, without its page number: the same users on every page."""
+    params = QueryDict(query, mutable=True)
+    params.pop("page", None)
+    return params.urlencode()
+
+
+def _matching(request: HttpRequest, query: str) -> tuple[QuerySet | None, dict[str, list[str]]]:
+    """The organisation's users the users page's filter `query` matches, or the problems of the
+    filter by field label. The query arrives inside a form field: its values meet the checks the
+    edge gives a page's own query parameters here."""
+    params = QueryDict(query)
+    filters = DirectoryUserFilter(
+        params, queryset=DirectoryUser.objects.filter(organisation=request.organisation)
+    )
+    fields = filters.form.fields
+
+    def label(name: str) -> str:
+        return str(fields[name].label) if name in fields else "Filter"
+
+    errors: dict[str, list[str]] = {}
+    for name, values in params.lists():
+        for value in values:
+            if problem := text_problem(name) or text_problem(value, max_length=MAX_QUERY_VALUE):
+                errors.setdefault(label(name), []).append(f"The value {problem}")
+    if errors:
+        return None, errors
+    if not filters.is_valid():
+        return None, {label(n): [str(e) for e in errs] for n, errs in filters.errors.items()}
+    return filters.qs, errors
+
+
+def _fingerprint(action: str, sku: str, users: QuerySet) -> str:
+    """The confirmed change: the same action and license on exactly the same users."""
+    pks = ",".join(str(pk) for pk in users.order_by("pk").values_list("pk", flat=True))
+    return hashlib.sha256(f"{action}:{sku}:{pks}".encode()).hexdigest()[:40]
+
+
+def _matching_page(request: HttpRequest, form: MatchingBulkForm, *, status: int = 200, note=""):
+    """The confirmation of a change to every user the filter matches, or why it cannot be."""
+    back = reverse("licensing:users")
+    context = {"form": form, "note": note, "back": back, "errors": {}}
+    if not form.is_valid():
+        context["errors"] = {
+            str(form.fields[n].label) if n in form.fields else "Form": e
+            for n, e in form.errors.items()
+        }
+        return render(request, "licensing/users_bulk_confirm.html", context, status=400)
+    data = form.cleaned_data
+    query = _matching_query(data["query"])
+    users, errors = _matching(request, query)
+    context["back"] = back + (f"?{query}" if query else "")
+    if errors:
+        context["errors"] = errors
+        return render(request, "licensing/users_bulk_confirm.html", context, status=400)
+    product = catalogue()[data["sku"]]
+    count = users.count()
+    holding = Assignment.objects.filter(user__in=users, product=product).count()
+    subscription = Subscription.objects.filter(
+        organisation=request.organisation, product=product
+    ).first()
+    context.update(
+        product=product,
+        assign=data["action"] == "assign",
+        count=count,
+        holding=holding,
+        lacking=count - holding,
+        available=subscription.available if subscription else 0,
+        fields={
+            "query": query,
+            "action": data["action"],
+            "sku": product.sku,
+            "matching": _fingerprint(data["action"], product.sku, users),
+        },
+        described=_described(users, query),
+    )
+    return render(request, "licensing/users_bulk_confirm.html", context, status=status)
+
+
+def _described(users, query: str) -> list[tuple[str, str]]:
+    """The filter in words: (label, value) for each criterion that narrows the list."""
+    filters = DirectoryUserFilter(QueryDict(query), queryset=users)
+    filters.is_valid()
+    shown = []
+    for name, field in filters.form.fields.items():
+        value = filters.form.cleaned_data.get(name)
+        if name == "sort" or not value:
+            continue
+        if name == "location":
+            value = dict(field.choices).get(value, value)
+        shown.append((str(field.label), str(value)))
+    return shown
+
+
+@require_POST
+@require_capability(Capability.LICENSES_MANAGE)
+def users_bulk_matching(request: HttpRequest) -> HttpResponse:
+    """Every user the filter matches, across pages: how many, and a confirmation."""
+    if not request.POST:
+        return redirect("licensing:users")
+    return _matching_page(request, MatchingBulkForm(request.POST, products=catalogue()))
+
+
+@require_POST
+@require_capability(Capability.LICENSES_MANAGE)
+def users_bulk_matching_confirm(request: HttpRequest) -> HttpResponse:
+    """The confirmed change to every user the filter matches, all or nothing; asked again when
+    the filter now matches other users than the ones confirmed."""
+    if not request.POST:
+        return redirect("licensing:users")
+    products = catalogue()
+    form = MatchingBulkForm(request.POST, products=products)
+    if not form.is_valid():
+        return _matching_page(request, form)
+    data = form.cleaned_data
+    query = _matching_query(data["query"])
+    users, errors = _matching(request, query)
+    if errors:
+        return _matching_page(request, form)
+    action, product = data["action"], products[data["sku"]]
+    if data["matching"] != _fingerprint(action, product.sku, users):
+        if data["matching"]:
+            note = "The users matching the filter changed since you asked; confirm again."
+            return _matching_page(request, form, status=409, note=note)
+        return _matching_page(request, form, status=400, note="Confirm the change first.")
+    back = reverse("licensing:users") + (f"?{query}" if query else "")
+    selected = list(users.order_by("pk"))
+    try:
+        result = licenses_bulk_change(
+            organisation=request.organisation,
+            users=selected,
+            sku=product.sku,
+            assign=action == "assign",
+            actor=_actor(request),
+        )
+    except AssignmentRefused as exc:
+        messages.error(request, _refused_message(exc))
+    except LicensingError as exc:
+        messages.error(request, exc.message)
+    else:
+        audit(
+            request,
+            f"licenses.bulk_{action}",
+            product.label,
+            after={"matching": query, "users": sorted(u.upn for u in selected)},
+        )
+        messages.success(request, _bulk_message(product, action == "assign", result, "matching"))
+    return redirect(back)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.LICENSES_MANAGE)
+def user_edit(request: HttpRequest, code) -> HttpResponse:
+    """Users › a user › Edit details: display name, usage location and phone number."""
+    user = _get_user_for(request, code)
+    form = UserDetailsForm(
+        request.POST or None,
+        upn=user.upn,
+        initial={
+            "display_name": user.display_name,
+            "usage_location": user.usage_location.code,
+            "phone_number": user.phone_number,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        row = form.row
+        before = user_update(user=user, row=row)
+        after = {
+            "display_name": row.display_name,
+            "usage_location": row.usage_location,
+            "phone_number": row.phone_number or "",
+        }
+        audit(request, "users.updated", user.upn, before=before, after=after)
+        messages.success(request, f"Details of {row.display_name} saved.")
+        return redirect("licensing:user", code=user.code)
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request, "licensing/user_edit.html", {"form": form, "user_obj": user}, status=status
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -205,7 +426,10 @@ def _user_page(
         {
             "user_obj": user,
             "toggles": toggles,
-            "missing": missing_prerequisites(held, products),
+            "missing": [
+                (products[sku], needs)
+                for sku, needs in missing_prerequisites(held, products).items()
+            ],
             "events": AssignmentEvent.objects.filter(user=user).select_related("product")[:50],
             "can_assign": role_can(request.membership.role, Capability.LICENSES_MANAGE),
         },
@@ -261,6 +485,8 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
             return redirect("licensing:users")
     elif kind == CsvUpload.Kind.LICENSES and not errors:
         refused = csv_upload_refusals(upload=upload, rows=rows, actor=_actor(request))
+    if kind == CsvUpload.Kind.LICENSES:
+        rows = _named(rows, catalogue())
     return render(
         request,
         "licensing/import_preview.html",
@@ -275,6 +501,18 @@ def _preview(request: HttpRequest, code, kind: str) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _named(rows, products: dict[str, Product]) -> list[dict]:
+    """License rows as the preview shows them: license names, not SKUs."""
+
+    def names(skus: set[str]) -> str:
+        return ", ".join(sorted(products[s].name if s in products else s for s in skus))
+
+    return [
+        {"line": r.line, "upn": r.upn, "assign": names(r.assign), "remove": names(r.remove)}
+        for r in rows
+    ]
 
 
 @require_http_methods(["GET", "POST"])

@@ -94,7 +94,7 @@ def test_100_users_imported_then_licensed_from_csv(page, look, org):
     )
     assert "100 rows ready." in page.inner_text("main")
     first = page.locator("main table tbody tr").first.inner_text()
-    assert "p000@contoso.example" in first and "COMMS_CREDITS" in first
+    assert "p000@contoso.example" in first and "Communications Credits" in first
     assert not Assignment.objects.exists(), "a preview changes nothing"
     look("licenses-import-preview")
     page.click("text=Apply all 100 rows")

@@ -115,7 +115,7 @@ def test_operator_commands_are_audited_and_a_refused_one_leaves_nothing(org, tmp
     assert granted.actor.startswith("operator ") and "(manage.py grant_funds)" in granted.actor
     assert (granted.after["amount"], granted.after["reference"]) == ("25.00", "promo-1")
     assert (added.target, added.before, added.after) == (
-        "COMMS_CREDITS",
+        "Communications Credits (COMMS_CREDITS)",
         {"seats": 0},
         {"seats": 3},
     )

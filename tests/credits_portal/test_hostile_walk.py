@@ -55,7 +55,7 @@ QUERY_EXTRA: dict[str, list[str]] = {
     "usage:pools": ["month"],
     "usage:refused_calls": ["after", "range", "start", "end"],
     "usage:refused_calls_export": ["range", "start", "end", "user", "reason", "type", "after"],
-    "licensing:users": ["page", "q", "license", "location", "sort"],
+    "licensing:users": ["page", "q", "license", "without", "location", "sort"],
     "audit_log": ["page", "action"],
     "billing:statement": ["month", "format"],
     "billing:credits": ["page", "kind"],

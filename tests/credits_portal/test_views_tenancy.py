@@ -95,7 +95,10 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "licensing:licenses": (LICENSE, None, False),
     "licensing:users": (LICENSE, None, False),
     "licensing:users_bulk": (LICENSE, None, True),
+    "licensing:users_bulk_matching": (LICENSE, None, True),
+    "licensing:users_bulk_matching_confirm": (LICENSE, None, True),
     "licensing:user": (LICENSE, "directory_user", False),
+    "licensing:user_edit": (LICENSE, "directory_user", False),
     "licensing:users_import": (LICENSE, None, False),
     "licensing:users_import_preview": (LICENSE, "users_upload", False),
     "licensing:licenses_import": (LICENSE, None, False),
@@ -245,4 +248,6 @@ def test_another_organisations_objects_answer_404(name, client_as, org, other_or
     assert Card.objects.get(account__organisation=other_org).removed_at is None
     assert Payment.objects.get(account__organisation=other_org).status == "pending"
     assert CsvUpload.objects.filter(organisation=other_org, applied_at__isnull=True).count() == 2
-    assert not DirectoryUser.objects.get(organisation=other_org).assignments.exists()
+    theirs = DirectoryUser.objects.get(organisation=other_org)
+    assert not theirs.assignments.exists()
+    assert (theirs.display_name, theirs.usage_location.code) == ("Ana", "US")

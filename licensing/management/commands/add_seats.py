@@ -24,7 +24,7 @@ class Command(BaseCommand):
                     organisation=organisation,
                     command="add_seats",
                     action="seats.added",
-                    target=subscription.product.sku,
+                    target=subscription.product.label,
                     before={"seats": subscription.seats - count},
                     after={"seats": subscription.seats},
                 )
