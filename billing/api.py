@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from billing.models import CreditAccount, LedgerEntry
 from billing.money import quantum
@@ -24,9 +24,21 @@ def money_str(amount: Decimal | None, currency: str) -> str | None:
 
 
 class AutoRechargeIn(Schema):
-    enabled: bool
-    trigger_amount: Text(30)
-    recharge_amount: Text(30)
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"enabled": True, "trigger_amount": "20.00", "recharge_amount": "100.00"}]
+        }
+    }
+
+    enabled: bool = Field(description="On: a recharge runs whenever `available` falls below it.")
+    trigger_amount: Text(30) = Field(
+        description="Recharge when the available amount falls below this; a decimal string in"
+        ' the organisation\'s currency (`"20.00"`), 0 or more.'
+    )
+    recharge_amount: Text(30) = Field(
+        description="How much each recharge buys; a decimal string in the organisation's"
+        " currency, within PURCHASE_MIN_AMOUNT and PURCHASE_MAX_AMOUNT (default 10 to 10000)."
+    )
 
 
 class AutoRechargeOut(Schema):

@@ -10,13 +10,12 @@ from datetime import date, datetime
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 
 from billing.api import money_str
 from billing.exceptions import (
     AgreementNotRegistered,
-    BillingError,
     CreditLimitExceeded,
     NoCredits,
 )
@@ -26,11 +25,11 @@ from billing.services.agreements import AGREEMENT_NUMBER, agreements_choosable
 from billing.services.purchases import agreement_purchase, clean_po_number, purchase_amount
 from credits_portal.api import (
     ApiProblem,
+    FieldErrors,
     admin_auth,
     cursor_page,
     idempotency_token,
     idempotent_gateway,
-    invalid,
 )
 from credits_portal.api_input import Text
 from credits_portal.audit import actor_of, audit
@@ -39,10 +38,34 @@ router = Router(tags=["invoices"], auth=admin_auth)
 
 
 class PurchaseIn(Schema):
-    amount: Text(30)
-    method: Literal["agreement", "card"]
-    agreement: Text(40) | None = None
-    po: Text(50) | None = None
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "amount": "500.00",
+                    "method": "agreement",
+                    "agreement": "EA-4500123",
+                    "po": "PO-7",
+                },
+                {"amount": "100.00", "method": "card"},
+            ]
+        }
+    }
+
+    amount: Text(30) = Field(
+        description="A decimal string in the organisation's currency, within PURCHASE_MIN_AMOUNT"
+        " and PURCHASE_MAX_AMOUNT (default 10 to 10000)."
+    )
+    method: Literal["agreement", "card"] = Field(
+        description="`card`: the saved default card, off-session; `agreement`: invoiced."
+    )
+    agreement: Text(40) | None = Field(
+        None, description="For `agreement`: the number of one an operator registered."
+    )
+    po: Text(50) | None = Field(
+        None,
+        description="For `agreement`: your purchase order number (letters, digits, . / _ # -).",
+    )
 
 
 class InvoiceOut(Schema):
@@ -106,11 +129,20 @@ def purchase_create(request: HttpRequest, payload: PurchaseIn):
     account = _account(request)
     if not account.organisation.holds_credits:
         raise _conflict(NoCredits.code, NoCredits.MESSAGE)
-    amount = purchase_amount(account, payload.amount)  # a BillingError naming `amount`: 422
+    # Every invalid field is named at once (a 422), before any agreement or card is looked at.
+    problems = FieldErrors()
+    amount = problems.check("amount", lambda: purchase_amount(account, payload.amount))
     if payload.method == "agreement":
-        invoice = _on_agreement(request, account, payload, amount)
+        number, po_number = _agreement_fields(payload, problems)
+        problems.raise_any()
+        invoice = _on_agreement(request, account, number, po_number, amount)
     else:
-        invoice = _on_card(request, account, payload, amount)
+        if payload.po:
+            problems.add("po", "A purchase order number goes with an Enterprise Agreement.")
+        if payload.agreement:
+            problems.add("agreement", "An agreement goes with the method `agreement`.")
+        problems.raise_any()
+        invoice = _on_card(request, account, amount)
     account.refresh_from_db(fields=["balance"])
     return Status(
         201,
@@ -121,17 +153,21 @@ def purchase_create(request: HttpRequest, payload: PurchaseIn):
     )
 
 
-def _on_agreement(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
+def _agreement_fields(payload: PurchaseIn, problems: FieldErrors) -> tuple[str, str]:
+    """The agreement's number and the PO number as sent, their problems noted in `problems`."""
     number = (payload.agreement or "").strip()
     if not number:
-        raise invalid("agreement", "Name the agreement to invoice, e.g. EA-4500123.")
-    if not AGREEMENT_NUMBER.match(number):
+        problems.add("agreement", "Name the agreement to invoice, e.g. EA-4500123.")
+    elif not AGREEMENT_NUMBER.match(number):
         # Never a number anyone registered (NUL or a lone surrogate would not reach the database).
-        raise invalid("agreement", "An agreement number has 4 to 40 letters, digits or -.")
-    try:
-        po_number = clean_po_number(payload.po or "")
-    except BillingError as exc:
-        raise invalid("po", exc.message) from None
+        problems.add("agreement", "An agreement number has 4 to 40 letters, digits or -.")
+    po_number = problems.check("po", lambda: clean_po_number(payload.po or ""))
+    return number, po_number or ""
+
+
+def _on_agreement(
+    request: HttpRequest, account: CreditAccount, number: str, po_number: str, amount
+):
     # Another organisation's agreement answers exactly as one that does not exist.
     agreement = agreements_choosable(request.organisation).filter(number=number).first()
     if agreement is None:
@@ -162,11 +198,7 @@ def _on_agreement(request: HttpRequest, account: CreditAccount, payload: Purchas
     return lot.invoice
 
 
-def _on_card(request: HttpRequest, account: CreditAccount, payload: PurchaseIn, amount):
-    if payload.po:
-        raise invalid("po", "A purchase order number goes with an Enterprise Agreement.")
-    if payload.agreement:
-        raise invalid("agreement", "An agreement goes with the method `agreement`.")
+def _on_card(request: HttpRequest, account: CreditAccount, amount):
     card = cards.card_current(account)
     if card is None:
         raise _conflict("no_payment_method", "Save a card in the portal before paying by card.")

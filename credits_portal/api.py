@@ -115,13 +115,17 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", ""))
 
 
+def errors_detail(errors: dict[str, list[str]]) -> str:
+    """One sentence naming every invalid field and why: `detail` of a 422 (the `errors` object
+    holds the same by field)."""
+    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+
+
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     for error in exc.errors:
         errors.setdefault(_field_name(list(error.get("loc", []))), []).append(_message(error))
-    return problem(
-        422, "Invalid values", "Some fields have invalid values.", code="validation", errors=errors
-    )
+    return problem(422, "Invalid values", errors_detail(errors), code="validation", errors=errors)
 
 
 def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
@@ -157,8 +161,9 @@ def _portal_error(request: HttpRequest, exc: PortalError) -> HttpResponse:
     if exc.conflict:
         # A domain error may name its problem type (`credit_limit_exceeded`, …).
         return problem(409, "Conflict", exc.message, code=getattr(exc, "code", None) or "conflict")
-    errors = {exc.field: [exc.message]} if exc.field else None
-    return problem(422, "Invalid values", exc.message, code="validation", errors=errors)
+    errors = getattr(exc, "errors", None) or ({exc.field: [exc.message]} if exc.field else None)
+    detail = errors_detail(errors) if errors and len(errors) > 1 else exc.message
+    return problem(422, "Invalid values", detail, code="validation", errors=errors)
 
 
 PROBLEM_SCHEMA = {
@@ -173,9 +178,26 @@ PROBLEM_SCHEMA = {
         "detail": {"type": "string"},
         "errors": {
             "type": "object",
+            "description": "For a 422: every invalid field (not only the first) with its"
+            " messages; `detail` names them all in one line.",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "examples": [
+        {
+            "type": "urn:credits-portal:problem:validation",
+            "title": "Invalid values",
+            "status": 422,
+            "detail": "type: Input should be 'outbound', 'conference_dial_out' or"
+            " 'toll_free_dial_in'; to: '+1' is not an E.164 number.",
+            "errors": {
+                "type": [
+                    "Input should be 'outbound', 'conference_dial_out' or 'toll_free_dial_in'"
+                ],
+                "to": ["'+1' is not an E.164 number."],
+            },
+        }
+    ],
 }
 ERROR_STATUSES = {
     "400": "Malformed request (not JSON)",
@@ -191,6 +213,45 @@ ERROR_STATUSES = {
 def invalid(field: str, message: str) -> ApiProblem:
     """A 422 naming one field."""
     return ApiProblem(422, "Invalid values", message, code="validation", errors={field: [message]})
+
+
+def invalid_all(errors: dict[str, list[str]]) -> ApiProblem:
+    """A 422 naming every invalid field: `errors` by field, `detail` all of them in one line (a
+    single field's message alone, as `invalid` says it)."""
+    if len(errors) == 1 and len(messages := next(iter(errors.values()))) == 1:
+        return invalid(next(iter(errors)), messages[0])
+    return ApiProblem(
+        422, "Invalid values", errors_detail(errors), code="validation", errors=errors
+    )
+
+
+class FieldErrors:
+    """Every invalid field of one request body, gathered before anything is refused, so that a
+    422 names them all (not only the first one checked)."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def check(self, field: str, clean: Callable[[], Any]) -> Any:
+        """`clean()`, or None with its PortalError's message noted under `field` (the API's name
+        for it), or under each field of the error's own `errors` when it checked several."""
+        try:
+            return clean()
+        except PortalError as exc:
+            if exc.conflict:
+                raise
+            for name, messages in (getattr(exc, "errors", None) or {}).items():
+                self.errors.setdefault(name, []).extend(messages)
+            if not getattr(exc, "errors", None):
+                self.add(field, exc.message)
+            return None
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise invalid_all(self.errors)
 
 
 def cursor_read(cursor: str, parse: Callable[[str], Any]) -> Any:

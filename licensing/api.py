@@ -10,7 +10,14 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 
-from credits_portal.api import ApiProblem, admin_auth, cursor_page, idempotent
+from credits_portal.api import (
+    ApiProblem,
+    FieldErrors,
+    admin_auth,
+    cursor_page,
+    idempotent,
+    invalid_all,
+)
 from credits_portal.api_input import Text
 from credits_portal.audit import audit
 from licensing.exceptions import AssignmentRefused, LicensingError
@@ -35,10 +42,25 @@ Sku = Text(40)
 
 
 class UserIn(Schema):
-    upn: Upn
-    display_name: Text(200)
-    usage_location: Text(2)
-    phone_number: Text(20) | None = None
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "upn": "ana@contoso.example",
+                    "display_name": "Ana Silva",
+                    "usage_location": "US",
+                    "phone_number": "+14255550100",
+                }
+            ]
+        }
+    }
+
+    upn: Upn = Field(description="The user's sign-in name, an email address.")
+    display_name: Text(200) = Field(description="1 to 200 characters.")
+    usage_location: Text(2) = Field(
+        description="ISO 3166-1 alpha-2 country: decides which calls are domestic."
+    )
+    phone_number: Text(20) | None = Field(None, description="E.164 (`+14255550100`), or empty.")
 
 
 class UserOut(Schema):
@@ -60,10 +82,19 @@ class UsersQuery(Schema):
     q: Text(254) | None = None
 
 
+SKU_LIST = "SKUs (`PHONE_SYSTEM`, `CALLING_DOMESTIC`, …; see `GET /subscriptions`)"
+
+
 class LicensesIn(Schema):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"assign": ["PHONE_SYSTEM", "CALLING_DOMESTIC"], "remove": []}]
+        }
+    }
+
     # The catalogue has a handful of SKUs: a longer list is a mistake, not a request.
-    assign: Annotated[list[Sku], Field(max_length=100)] = []
-    remove: Annotated[list[Sku], Field(max_length=100)] = []
+    assign: Annotated[list[Sku], Field(max_length=100, description=f"{SKU_LIST} to assign.")] = []
+    remove: Annotated[list[Sku], Field(max_length=100, description=f"{SKU_LIST} to remove.")] = []
 
 
 class LicensesOut(Schema):
@@ -125,9 +156,7 @@ def users_create(request: HttpRequest, payload: UserIn):
     try:
         row = clean_user(payload.dict())
     except LicensingError as exc:
-        raise ApiProblem(
-            422, "Invalid values", exc.message, code="validation", errors=exc.errors
-        ) from None
+        raise invalid_all(exc.errors or {exc.field or "body": [exc.message]}) from None
     existed = DirectoryUser.objects.filter(organisation=request.organisation, upn=row.upn).exists()
     users_upsert(organisation=request.organisation, rows=[row])
     audit(request, "users.imported", row.upn, after={"rows": 1})
@@ -147,6 +176,7 @@ def licenses_change(request: HttpRequest, upn: Upn, payload: LicensesIn):
     """Assign and remove licenses, all or nothing: 409 for no seats, a missing prerequisite or a
     license another still needs; 422 for an unknown SKU."""
     user = _user(request, upn)
+    _known_skus(payload)
     try:
         final = license_change(
             organisation=request.organisation,
@@ -164,6 +194,19 @@ def licenses_change(request: HttpRequest, upn: Upn, payload: LicensesIn):
         ) from None
     audit(request, "licenses.changed", user.upn, after={"licenses": sorted(final[user.pk])})
     return {"upn": user.upn, "licenses": sorted(final[user.pk])}
+
+
+def _known_skus(payload: LicensesIn) -> None:
+    """422 naming `assign` and `remove`, each with its unknown SKUs, before anything changes."""
+    products = catalogue()
+    problems = FieldErrors()
+    for name, skus in (("assign", payload.assign), ("remove", payload.remove)):
+        unknown = sorted({s.upper() for s in skus} - set(products))
+        if unknown:
+            problems.add(
+                name, f"Unknown license {', '.join(unknown)}; one of {', '.join(products)}."
+            )
+    problems.raise_any()
 
 
 def subscription_out(

@@ -3,50 +3,111 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 from ninja.decorators import decorate_view
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from billing.money import quantum
-from credits_portal.api import admin_auth, cursor_page, idempotent, invalid, platform_auth
+from credits_portal.api import admin_auth, cursor_page, idempotent, platform_auth
 from credits_portal.api_input import Text
 from licensing.exceptions import LicensingError
 from licensing.validation import clean_phone
+from usage.api_records import E164_OR_EMPTY_PATTERN, E164_PATTERN, RecordsIn, RecordsOut
 from usage.models import UsageRecord
 from usage.services.authorize import call_authorize
-from usage.services.ingest import MAX_BATCH, usage_ingest
+from usage.services.ingest import usage_ingest
 
 router = Router(tags=["usage"])
 
 
+def _e164(value: str) -> str:
+    # Checked inside the schema, so that a 422 names every invalid field of the body at once.
+    try:
+        clean_phone(value)
+    except LicensingError:
+        raise PydanticCustomError(
+            "e164", "{value} is not an E.164 number.", {"value": repr(value)}
+        ) from None
+    return value
+
+
+def _phone(pattern: str, description: str) -> object:
+    # The pattern documents the shape; libphonenumber decides (an unassigned number is refused).
+    return Annotated[
+        Text(20),
+        AfterValidator(_e164),
+        Field(description=description, json_schema_extra={"pattern": pattern}),
+    ]
+
+
+AUTHORIZE_EXAMPLE = {
+    "user": "ana@contoso.example",
+    "type": "outbound",
+    "to": "+442071838750",
+    "from": "+14255550100",
+}
+AUTHORIZED_EXAMPLE = {
+    "allowed": True,
+    "authorization_id": "auth_4b1d2c3e5f60718293a4b5c6d7e8f901",
+    "funded_by": "plan_minutes",
+    "max_seconds": 5400,
+    "rate_per_minute": "0.0000",
+    "currency": "USD",
+    "reason": "ok",
+}
+REFUSED_EXAMPLE = {
+    "allowed": False,
+    "authorization_id": None,
+    "funded_by": "none",
+    "max_seconds": 0,
+    "rate_per_minute": "0.0230",
+    "currency": "USD",
+    "reason": "insufficient_balance",
+}
+
+
 class AuthorizeIn(Schema):
-    user: Text(254)
+    model_config = {"json_schema_extra": {"examples": [AUTHORIZE_EXAMPLE]}}
+
+    user: Annotated[
+        Text(254), Field(description="The user's UPN; for dial-in, the meeting organiser.")
+    ]
     type: Literal["outbound", "conference_dial_out", "toll_free_dial_in"]
-    to: Text(20)
-    from_: Text(20) = Field("", alias="from")
+    to: _phone(E164_PATTERN, "The number called, E.164.")
+    from_: _phone(
+        E164_OR_EMPTY_PATTERN, "The number called from (for dial-in: the caller), E.164."
+    ) = Field("", alias="from")
 
 
 class AuthorizeOut(Schema):
+    model_config = {"json_schema_extra": {"examples": [AUTHORIZED_EXAMPLE, REFUSED_EXAMPLE]}}
+
     allowed: bool
-    authorization_id: str | None
-    funded_by: str
-    max_seconds: int
-    rate_per_minute: str
-    currency: str
-    reason: str
+    authorization_id: str | None = Field(
+        description="Name it in the call's usage record: the record settles what it reserved."
+    )
+    funded_by: Literal["plan_minutes", "credits", "overage", "none"] = Field(
+        description="What pays for the call's first minute; `none` when refused."
+    )
+    max_seconds: int = Field(ge=0, description="How long the call may last.")
+    rate_per_minute: str = Field(description="This destination's rate, 4 decimals (`0.0230`).")
+    currency: str = Field(description="ISO 4217.")
+    reason: str = Field(
+        description="`ok`, or why not: `unknown_user`, `no_license`, `no_credits_license`,"
+        " `insufficient_balance`, `destination_not_rated`, `cap_reached`,"
+        " `destination_blocked`."
+    )
 
 
 @router.post("/calls/authorize", response=AuthorizeOut, auth=platform_auth)
 def authorize(request: HttpRequest, payload: AuthorizeIn):
-    """May this call start, and for how long? 200 for every well-formed request."""
-    for name, value in (("to", payload.to), ("from", payload.from_)):
-        try:
-            clean_phone(value)
-        except LicensingError:
-            raise invalid(name, f"{value!r} is not an E.164 number.") from None
+    """May this call start, and for how long? 200 for every well-formed request; 422 naming
+    every invalid field otherwise."""
     decision = call_authorize(
         organisation=request.organisation,
         upn=payload.user,
@@ -68,28 +129,12 @@ def authorize(request: HttpRequest, payload: AuthorizeIn):
     )
 
 
-class RecordsIn(Schema):
-    records: list[Any] = Field(..., max_length=MAX_BATCH)
-
-
-class RecordResult(Schema):
-    id: str
-    status: str
-    error: str | None = None
-    charge: str | None = None
-    currency: str | None = None
-    funded_by: str | None = None
-    plan_minutes: int | None = None
-
-
-class RecordsOut(Schema):
-    results: list[RecordResult]
-
-
 @router.post("/usage/records", response=RecordsOut, auth=platform_auth, exclude_none=True)
 @decorate_view(idempotent)
 def records_post(request: HttpRequest, payload: RecordsIn):
-    """Up to 1,000 call and SMS records: each `rated`, `duplicate` or `rejected` with a reason."""
+    """Up to 1,000 call and SMS records (`CallRecord`, `SmsRecord`): each `rated`, `duplicate` or
+    `rejected` with every invalid field in its `error`. 200 whatever each record holds: one bad
+    record never fails the batch."""
     results = usage_ingest(organisation=request.organisation, records=payload.records)
     # Already in the documented shape: skip re-validating a thousand results on the way out.
     return JsonResponse({"results": [r.as_dict() for r in results]})

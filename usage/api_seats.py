@@ -7,27 +7,52 @@ the seats together, `seats_release` releases unassigned seats from the next rene
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.decorators import decorate_view
 from pydantic import StrictInt
 
 from billing.api_purchases import InvoiceOut, invoice_out
 from billing.services.ledger import account_for
-from credits_portal.api import admin_auth, idempotency_token, idempotent_gateway, invalid
+from credits_portal.api import (
+    FieldErrors,
+    admin_auth,
+    idempotency_token,
+    idempotent_gateway,
+    invalid,
+)
 from credits_portal.api_input import Text
 from credits_portal.audit import actor_of, audit
 from licensing.api import SubscriptionOut, subscription_out
 from licensing.models import Product, Subscription
-from licensing.services import catalogue, seat_count, seat_prices, seats_release
+from licensing.services import MAX_SEATS, catalogue, seat_count, seat_prices, seats_release
 from usage.services.seats import seats_buy
 
 router = Router(tags=["licensing"], auth=admin_auth)
 
 
+def _count(description: str) -> object:
+    # The bounds are documented, and checked by `seat_count` (a 422 naming the field).
+    return Field(
+        None,
+        description=description,
+        json_schema_extra={"minimum": 1, "maximum": MAX_SEATS},
+    )
+
+
 class SeatsIn(Schema):
-    add: StrictInt | None = None
-    release: StrictInt | None = None
-    agreement: Text(40) | None = None
+    """Either `add` or `release`."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"add": 5}, {"add": 5, "agreement": "EA-4500123"}, {"release": 2}]
+        }
+    }
+
+    add: StrictInt | None = _count("Seats to buy now; the rest of the month is invoiced.")
+    release: StrictInt | None = _count("Unassigned seats to release from the next renewal.")
+    agreement: Text(40) | None = Field(
+        None, description="With `add`: a registered agreement to invoice, not the default method."
+    )
 
 
 class SeatsOut(Schema):
@@ -78,11 +103,14 @@ def seats_change(request: HttpRequest, sku: Text(40), payload: SeatsIn):
         ).first()
         if subscription is None:
             raise Http404("This organisation holds no seats of that license.")
+        problems = FieldErrors()  # every invalid field named at once
         if payload.agreement is not None:
-            raise invalid("agreement", "An agreement pays for seats added, not released.")
+            problems.add("agreement", "An agreement pays for seats added, not released.")
         if payload.release is None:
-            raise invalid("release", "Send `add` or `release`, a number of seats.")
-        seat_count(payload.release, field="release")
+            problems.add("release", "Send `add` or `release`, a number of seats.")
+        else:
+            problems.check("release", lambda: seat_count(payload.release, field="release"))
+        problems.raise_any()
         subscription = seats_release(
             subscription=subscription,
             count=payload.release,

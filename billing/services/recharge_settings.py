@@ -56,16 +56,26 @@ def _settings_clean(
 ) -> tuple[Decimal, Decimal]:
     NoCredits.unless_held(account.organisation, field="enabled", conflict=False)
     currency = str(account.currency)
-    trigger = parse_amount(trigger_amount, currency, field="trigger_amount")
-    high = settings.PURCHASE_MAX_AMOUNT
-    if trigger > high:
-        raise BillingError(
-            f"The trigger amount is at most {format_money(high, currency)}.", field="trigger_amount"
-        )
+    # Both amounts are checked before either is refused: the error names every invalid one.
+    errors: dict[str, list[str]] = {}
+    trigger = amount = None
+    try:
+        trigger = parse_amount(trigger_amount, currency, field="trigger_amount")
+        high = settings.PURCHASE_MAX_AMOUNT
+        if trigger > high:
+            raise BillingError(
+                f"The trigger amount is at most {format_money(high, currency)}.",
+                field="trigger_amount",
+            )
+    except BillingError as exc:
+        errors["trigger_amount"] = [exc.message]
     try:
         amount = purchase_amount(account, recharge_amount)
     except BillingError as exc:
-        raise BillingError(exc.message, field="recharge_amount") from exc
+        errors["recharge_amount"] = [exc.message]
+    if errors:
+        field, (message,) = next(iter(errors.items()))
+        raise BillingError(message, field=field, errors=errors)
     return trigger, amount
 
 

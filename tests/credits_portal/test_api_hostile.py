@@ -301,6 +301,10 @@ def test_every_request_string_of_the_schema_is_bounded_and_clean(client):
     A `date` or an enum is parsed, not stored as sent; ingest's records are checked one by one
     (usage.services.ingest), so a bad one is `rejected`, not the batch."""
     from credits_portal.api_input import CLEAN_PATTERN
+    from usage.api_records import E164_OR_EMPTY_PATTERN, E164_PATTERN
+
+    # A phone number's documented shape admits no control character either (issue 17).
+    clean = {CLEAN_PATTERN, E164_PATTERN, E164_OR_EMPTY_PATTERN}
 
     document = client.get("/api/v1/openapi.json").json()
     schemas = document["components"]["schemas"]
@@ -310,11 +314,14 @@ def test_every_request_string_of_the_schema_is_bounded_and_clean(client):
     def check(schema: dict, where: str) -> None:
         if "$ref" in schema:
             schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
-        for alternative in schema.get("anyOf", []) + schema.get("allOf", []):
+        for alternative in (
+            schema.get("anyOf", []) + schema.get("allOf", []) + schema.get("oneOf", [])
+        ):
             check(alternative, where)
-        if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
+        parsed = {"enum", "const", "format"} & set(schema)
+        if schema.get("type") == "string" and not parsed:
             checked.append(where)
-            if "maxLength" not in schema or schema.get("pattern") != CLEAN_PATTERN:
+            if "maxLength" not in schema or schema.get("pattern") not in clean:
                 loose.append(where)
         for name, item in schema.get("properties", {}).items():
             check(item, f"{where}.{name}")

@@ -115,8 +115,9 @@ def _started_at(value: object, *, now: datetime, max_age: timedelta) -> datetime
 
 # The record's text fields and their columns' lengths. Any JSON value may arrive in any of them:
 # each is checked for type, characters (PostgreSQL text holds no NUL, UTF-8 no lone surrogate;
-# no id has a control character) and length before it is compared, hashed or stored.
-_TEXT = {  # name: the column's length
+# no id has a control character) and length before it is compared, hashed or stored. The
+# OpenAPI schema's bounds are these (usage.api_records).
+TEXT_LENGTHS = {  # name: the column's length
     "id": 100,
     "kind": 4,
     "type": 20,
@@ -127,19 +128,31 @@ _TEXT = {  # name: the column's length
     "authorization_id": 40,
     "conference_id": 64,
 }
+MAX_DURATION_SECONDS = 86_400
 
 
-def _text_fields(raw: dict) -> None:
-    for name in _TEXT:
+class _Problems(dict):
+    """Every invalid field of one record, the first reason of each, in the order checked: a
+    rejected record names them all (issue 17), not only the first."""
+
+    def add(self, name: str, reason: str) -> None:
+        self.setdefault(name, reason)
+
+    def error(self) -> str:
+        return "; ".join(f"{name}: {reason}" for name, reason in self.items())
+
+
+def _text_fields(raw: dict, problems: _Problems) -> None:
+    for name in TEXT_LENGTHS:
         value = raw.get(name)
         if value is None:
             continue
         if not isinstance(value, str):
-            raise Rejected(f"{name}: a string")
-        if SURROGATE.search(value):
-            raise Rejected(f"{name}: not valid Unicode text (a lone surrogate)")
-        if CONTROL.search(value):
-            raise Rejected(f"{name}: no control characters")
+            problems.add(name, "a string")
+        elif SURROGATE.search(value):
+            problems.add(name, "not valid Unicode text (a lone surrogate)")
+        elif CONTROL.search(value):
+            problems.add(name, "no control characters")
         # Lengths: each field below says what it holds, in its own words.
 
 
@@ -148,7 +161,7 @@ def clean_record_id(raw: object) -> str:
     if not isinstance(raw, dict):
         return ""
     value = raw.get("id")
-    if not isinstance(value, str) or text_problem(value, _TEXT["id"]):
+    if not isinstance(value, str) or text_problem(value, TEXT_LENGTHS["id"]):
         return ""
     return value
 
@@ -162,50 +175,62 @@ def _text(raw: dict, name: str) -> str | None:
 
 
 def _parse(index: int, raw: object, *, now: datetime, max_age: timedelta) -> _Parsed:
+    """The record, or Rejected naming every invalid field (`field: why; field: why`)."""
     if not isinstance(raw, dict):
         raise Rejected("a record is a JSON object")
-    _text_fields(raw)
+    problems = _Problems()
+    _text_fields(raw, problems)
     record_id = raw.get("id")
     if not isinstance(record_id, str) or not record_id.strip() or len(record_id) > 100:
-        raise Rejected("id: a string of 1 to 100 characters")
+        problems.add("id", "a string of 1 to 100 characters")
     kind = raw.get("kind")
-    if kind not in ("call", "sms"):
-        raise Rejected("kind: call or sms")
     call_type = raw.get("type")
-    if kind == "sms" and call_type != "sms":
-        raise Rejected("type: sms for an SMS record")
-    if kind == "call" and (not isinstance(call_type, str) or call_type not in CALL_TYPES):
-        raise Rejected("type: outbound, conference_dial_out or toll_free_dial_in")
+    if kind not in ("call", "sms"):
+        problems.add("kind", "call or sms")
+    elif kind == "sms" and call_type != "sms":
+        problems.add("type", "sms for an SMS record")
+    elif kind == "call" and (not isinstance(call_type, str) or call_type not in CALL_TYPES):
+        problems.add("type", "outbound, conference_dial_out or toll_free_dial_in")
     upn = raw.get("user")
     if not isinstance(upn, str) or not upn.strip() or len(upn) > 254:
-        raise Rejected("user: the user's UPN")
+        problems.add("user", "the user's UPN")
     numbers = {}
     for name in ("to", "from"):
         value = _text(raw, name)
         if value is None:
-            raise Rejected(f"{name}: an E.164 number")
+            problems.add(name, "an E.164 number")
+            continue
+        if name in problems:
+            continue
         try:
             numbers[name] = number_of(value)
         except InvalidNumber:
-            raise Rejected(f"{name}: {value!r} is not an E.164 number") from None
-    if not numbers["to"].e164:
-        raise Rejected("to: the number called")
-    started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
+            problems.add(name, f"{value!r} is not an E.164 number")
+    if "to" in numbers and not numbers["to"].e164:
+        problems.add("to", "the number called")
+    started_at = None
+    if "started_at" not in problems:
+        try:
+            started_at = _started_at(raw.get("started_at"), now=now, max_age=max_age)
+        except Rejected as exc:
+            problems.add("started_at", str(exc).removeprefix("started_at: "))
     duration = raw.get("duration_seconds", 0 if kind == "sms" else None)
     if kind == "sms" and duration is None:
         duration = 0
     # A JSON true is an int to Python, and an integer has no bounds: both are checked here, for
     # calls and SMS alike, before the value reaches rating or an integer column.
     if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
-        raise Rejected("duration_seconds: a whole number of seconds, 0 or more")
-    if duration > 86_400:
-        raise Rejected("duration_seconds: at most 86400")
+        problems.add("duration_seconds", "a whole number of seconds, 0 or more")
+    elif duration > MAX_DURATION_SECONDS:
+        problems.add("duration_seconds", f"at most {MAX_DURATION_SECONDS}")
     authorization = _text(raw, "authorization_id")
     if authorization is None or len(authorization) > 40:
-        raise Rejected("authorization_id: the id authorize gave")
+        problems.add("authorization_id", "the id authorize gave")
     conference = _text(raw, "conference_id")
     if conference is None or len(conference) > 64:
-        raise Rejected("conference_id: at most 64 characters")
+        problems.add("conference_id", "at most 64 characters")
+    if problems:
+        raise Rejected(problems.error())
     return _Parsed(
         index,
         record_id.strip(),
