@@ -8,7 +8,6 @@ from django import forms
 from django.db.models import BooleanField, Value
 
 from usage.exports import CALL_COLUMNS, SMS_COLUMNS, Column, default_columns
-from usage.filters import with_lots_drawn
 from usage.models import ReportPreference
 
 ZONES = sorted(zoneinfo.available_timezones())
@@ -59,15 +58,6 @@ def chosen_columns(columns: list[Column], keys: list[str]) -> list[Column]:
     """The admin's columns in the report's order; the vendor's (default_columns) when none were
     chosen."""
     return [c for c in columns if c[0] in keys] or default_columns(columns)
-
-
-def for_display(records, preference: ReportPreference, columns: list[Column]):
-    """The rows as the columns read them: the lots each drew (only when that column is chosen: a
-    subquery a row), and the admin's choice to mask SMS recipients. Totals use the plain
-    records."""
-    if any(key == "lots" for key, _title, _get in columns):
-        records = with_lots_drawn(records)
-    return mask_choice(records, preference)
 
 
 def mask_choice(records, preference: ReportPreference):

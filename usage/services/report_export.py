@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from usage.exports import Column, columns_for, csv_rows, xlsx_file
-from usage.filters import report_queryset
+from usage.filters import report_queryset, with_lots_drawn
 from usage.models import ExportJob, ReportPreference, UsageRecord
-from usage.preferences import chosen_columns, for_display, preference_for
+from usage.preferences import chosen_columns, preference_for
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,23 @@ class ReportExport:
 
     @property
     def rows(self):
-        """The records as the columns read them (lots drawn if chosen, masked recipients)."""
-        return for_display(self.records, self.preference, self.columns)
+        """The records as the columns read them: with the lots each drew only when that column
+        is chosen (a subquery a row)."""
+        if any(key == "lots" for key, _title, _get in self.columns):
+            return with_lots_drawn(self.records)
+        return self.records
+
+    @property
+    def masked(self) -> bool:
+        """The admin's choice to mask the numbers SMS were sent to."""
+        return self.kind == UsageRecord.Kind.SMS and self.preference.mask_sms_numbers
 
     def filename(self, tag: str, fmt: str) -> str:
         noun = "calls" if self.kind == UsageRecord.Kind.CALL else "sms"
         return f"{self.organisation.slug}-{noun}-{tag}.{fmt}"
 
     def csv_lines(self, progress: Callable[[int], None] | None = None) -> Iterator[str]:
-        return csv_rows(self.rows, self.columns, self.zone, progress)
+        return csv_rows(self.rows, self.columns, self.zone, progress, masked=self.masked)
 
     def xlsx(self, out=None, progress: Callable[[int], None] | None = None):
         return xlsx_file(
@@ -45,6 +53,7 @@ class ReportExport:
             str(self.organisation.currency),
             out=out,
             progress=progress,
+            masked=self.masked,
         )
 
     def write(self, fmt: str, out, progress: Callable[[int], None] | None = None) -> None:
