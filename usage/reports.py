@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 from credits_portal.validation import bad_request
+from usage.filters import DEFAULT_DAYS
 from usage.refusal_report import (
     RefusedCallFilter,
     action_for,
@@ -32,6 +33,14 @@ def pools(request: HttpRequest) -> HttpResponse:
     return render(request, "usage/pools.html", {"report": report})
 
 
+def _filters(request: HttpRequest) -> RefusedCallFilter:
+    """The filters as asked, the range the page shows by default included, so that the form's
+    select shows the range the rows are of."""
+    data = request.GET.copy()
+    data.setdefault("range", str(DEFAULT_DAYS))
+    return RefusedCallFilter(data)
+
+
 def _problems(form: RefusedCallFilter) -> HttpResponse:
     lines = [f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()]
     return HttpResponse(
@@ -45,7 +54,7 @@ def _problems(form: RefusedCallFilter) -> HttpResponse:
 @require_capability(Capability.REPORTS_VIEW)
 def refused_calls_page(request: HttpRequest) -> HttpResponse:
     """Refused authorizations, newest first, a keyset page at a time, with what to do."""
-    form = RefusedCallFilter(request.GET) if request.GET else RefusedCallFilter({})
+    form = _filters(request)
     if not form.is_valid():
         # The filters' errors are shown next to their fields; the status says they were refused.
         return render(
@@ -75,7 +84,7 @@ def refused_calls_page(request: HttpRequest) -> HttpResponse:
 @require_capability(Capability.REPORTS_VIEW)
 def refused_calls_export(request: HttpRequest) -> HttpResponse:
     """The filtered refusals as CSV, streamed (every page, not only the shown one)."""
-    form = RefusedCallFilter(request.GET) if request.GET else RefusedCallFilter({})
+    form = _filters(request)
     if not form.is_valid():
         return _problems(form)
     rows = refused_calls(request.organisation, form)

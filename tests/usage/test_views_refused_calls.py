@@ -75,6 +75,12 @@ def test_the_last_28_days_newest_first_with_what_to_do(client_as, refused):
     assert "no_credits_license" in html and "Add funds" in html
 
 
+def test_the_range_select_shows_the_range_of_the_rows(client_as, refused):
+    """Without a range asked for, the rows are of the last 28 days and the select says so."""
+    html = client_as(Role.GLOBAL).get(reverse("usage:refused_calls")).content.decode()
+    assert '<option value="28" selected>' in html
+
+
 def test_a_reports_reader_sees_what_to_do_without_links_they_cannot_follow(client_as, refused):
     page = client_as(Role.REPORTS).get(reverse("usage:refused_calls"))
     assert page.status_code == 200
