@@ -14,10 +14,11 @@ from django.urls import reverse
 from billing.services.recharge_settings import auto_recharge_configure  # noqa: F401  (the apply target)
 from credits_portal.permissions import Role
 from tests.builders import account_of, grant
+from usage.chart import report_chart
 from usage.models import UsageRecord
 from usage.services.aggregates import UsageSlice
 from usage.services.ingest import usage_ingest
-from usage.services.planner import chart, daily_series, funding_plan
+from usage.services.planner import daily_series, funding_plan
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -66,7 +67,7 @@ def test_the_daily_chart_follows_the_filters(spending):
     series = daily_series(calls)
     assert len(series) == 11 and series[0][1] == 0 and series[-1][1] == Decimal("0.23")
     assert sum(units for _d, _s, units in series) == 100
-    drawn = chart(series)
+    drawn = report_chart(series, unit="day")
     assert len(drawn.bars) == 11 and drawn.bars[0]["h"] == 0 and drawn.max_units == 10
     nothing = replace(calls, end=date(2026, 11, 12), nothing=True)
     assert daily_series(nothing)[0][1:] == (
