@@ -23,6 +23,7 @@ PARSE = {
     "charge": Decimal,
     "duration_seconds": int,
     "record_id": str,
+    "id": int,  # rows sorted by id alone (the ledger history): the key is the id itself
 }
 
 
@@ -40,8 +41,10 @@ class Order:
     name: str  # the sort as the page names it ("-time", "charge"): a cursor is for one sort only
 
     @property
-    def order_by(self) -> tuple[str, str]:
+    def order_by(self) -> tuple[str, ...]:
         sign = "-" if self.descending else ""
+        if self.field == "id":
+            return (f"{sign}id",)
         return (f"{sign}{self.field}", f"{sign}id")
 
 
@@ -106,6 +109,8 @@ def _checked(key, pk: int, back: bool) -> tuple[object, int, bool] | None:
 def _after(order: Order, key, pk: int, forwards: bool):
     """The rows past (key, pk) in the page's direction (forwards) or against it."""
     lookup = GreaterThan if order.descending != forwards else LessThan
+    if order.field == "id":  # one column: a plain comparison the (…, id) index serves
+        return lookup(F("id"), Value(pk))
     # Cast the literal to the column's type, so that the row comparison stays an index condition.
     return lookup(Row(F(order.field), F("id")), Row(Value(key), Value(pk)))
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,8 +29,12 @@ from credits_portal.audit import audit
 from credits_portal.permissions import Capability
 from credits_portal.slots import render_slot
 from credits_portal.tenancy import require_capability
+from usage.keyset import Order, keyset_page
 
 LEDGER_PAGE_SIZE = 25
+# The history newest first by id alone: ids only grow, and (account, -id) / (account, kind, -id)
+# serve every page, so no page counts the entries or skips those before it.
+LEDGER_ORDER = Order(field="id", descending=True, name="ledger")
 
 
 def recharge_terms() -> dict[str, object]:
@@ -52,8 +55,8 @@ def credits(request: HttpRequest) -> HttpResponse:
     account = account_for_request(request)
     filters = LedgerFilterForm(request.GET or None)
     kind = filters.cleaned_data["kind"] if filters.is_valid() else None
-    page = Paginator(ledger_entries(account, kind), LEDGER_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    page = keyset_page(
+        ledger_entries(account, kind), LEDGER_ORDER, request.GET.get("cursor"), LEDGER_PAGE_SIZE
     )
     return render(
         request,

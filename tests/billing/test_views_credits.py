@@ -61,13 +61,16 @@ def test_history_filters_by_kind_and_paginates(billing_client, org):
             account=account_of(org), amount=Decimal("1"), reference=f"c{n}", description=f"call {n}"
         )
     usage = billing_client.get(reverse("billing:credits"), {"kind": "usage"})
-    assert len(usage.context["entries"]) == 25 and usage.context["entries"].has_next()
+    assert len(usage.context["entries"]) == 25 and usage.context["entries"].next_cursor
     assert all(e.kind == "usage" for e in usage.context["entries"])
-    second = billing_client.get(reverse("billing:credits"), {"kind": "usage", "page": 2})
+    second = billing_client.get(
+        reverse("billing:credits"),
+        {"kind": "usage", "cursor": usage.context["entries"].next_cursor},
+    )
     assert len(second.context["entries"]) == 5
     adjustments = billing_client.get(reverse("billing:credits"), {"kind": "adjustment"})
     assert [e.kind for e in adjustments.context["entries"]] == ["adjustment"]
-    nonsense = billing_client.get(reverse("billing:credits"), {"kind": "bogus", "page": "x"})
+    nonsense = billing_client.get(reverse("billing:credits"), {"kind": "bogus", "cursor": "x"})
     assert nonsense.status_code == 200
 
 

@@ -58,7 +58,7 @@ QUERY_EXTRA: dict[str, list[str]] = {
     "licensing:users": ["page", "q", "license", "without", "location", "sort"],
     "audit_log": ["page", "action"],
     "billing:statement": ["month", "format"],
-    "billing:credits": ["page", "kind"],
+    "billing:credits": ["cursor", "kind"],
     "billing:invoices": ["page"],
     "billing:payment_return": ["payment_intent", "redirect_status", "setup_intent"],
     "billing:card_replace": ["setup_intent", "redirect_status"],

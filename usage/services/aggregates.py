@@ -32,6 +32,7 @@ from billing.services.ledger import lock_account_of
 from credits_portal.models import Organisation
 from licensing.models import DirectoryUser
 from usage.models import CallType, DailyUsage, FundedBy, UsageRecord
+from usage.services.spend_cache import spend_changed
 
 KEY = ("organisation_id", "day", "kind", "type", "funded_by", "domestic", "to_country")
 SUMS = ("count", "units", "plan_minutes", "duration_seconds", "charge")
@@ -89,6 +90,7 @@ def aggregates_add(*, records: Iterable) -> int:
     rows = [key + tuple(values) for key, values in sorted(sums.items())]
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(_ADD_SQL, [list(column) for column in zip(*rows, strict=True)])
+        spend_changed(key[0] for key in sums)
     return len(rows)
 
 
@@ -98,6 +100,7 @@ def aggregates_rebuild(*, organisation: Organisation) -> int:
         # Ingest adds a batch's records and their aggregates under this lock: none lands between
         # the delete and the insert below, and none is counted twice.
         lock_account_of(organisation)
+        spend_changed([organisation.pk])
         with connection.cursor() as cursor:
             cursor.execute(
                 "DELETE FROM usage_dailyusage WHERE organisation_id = %s", [organisation.pk]

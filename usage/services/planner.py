@@ -15,6 +15,7 @@ from billing.services.ledger import account_for
 from credits_portal.models import Organisation
 from usage.services.aggregates import UsageSlice, credit_spend, usage_daily
 from usage.services.pools import month_of, pools_this_month
+from usage.services.spend_cache import spend_cached
 
 WINDOWS = (7, 28, 90)
 
@@ -35,7 +36,12 @@ def daily_spend(organisation: Organisation, now: datetime | None = None) -> dict
     """Average credit spend a day over each window of WINDOWS: the last 7, 28 and 90 UTC days,
     today included (the report's "last N days"), read from the daily aggregates in one query."""
     today = (now or timezone.now()).astimezone(UTC).date()
-    spent = credit_spend(organisation=organisation, windows=WINDOWS, today=today)
+    spent = spend_cached(
+        organisation_id=organisation.pk,
+        today=today,
+        windows=WINDOWS,
+        compute=lambda: credit_spend(organisation=organisation, windows=WINDOWS, today=today),
+    )
     return {days: spent[days] / days for days in WINDOWS}
 
 
