@@ -15,8 +15,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django_countries import countries
 
+from credits_portal.keyset import Order
 from credits_portal.validation import date_problem
-from usage.keyset import Order
 from usage.models import CallType, FundedBy, UsageRecord
 
 PRESETS = [

@@ -182,7 +182,7 @@ class UsageRecord(models.Model):
             # The records API's pages across both kinds, newest first.
             models.Index(fields=["organisation", "started_at"], name="usage_org_time"),
             # The report's sorts, each ending in the id: a keyset page is one index range scan
-            # from its cursor, ROW(key, id) < ROW(…), whichever page it is (usage.keyset).
+            # from its cursor, ROW(key, id) < ROW(…), whichever page it is (credits_portal.keyset).
             models.Index(
                 fields=["organisation", "kind", "started_at", "id"], name="usage_org_kind_time_id"
             ),

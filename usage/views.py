@@ -11,12 +11,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.models import LedgerEntry
+from credits_portal.keyset import keyset_page
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 from usage.chart import report_chart
 from usage.exports import CALL_COLUMNS, OPT_IN, SMS_COLUMNS
 from usage.filters import lots_drawn_for, order_of
-from usage.keyset import keyset_page
 from usage.models import ExportJob, UsageRecord
 from usage.preferences import (
     PreferenceForm,

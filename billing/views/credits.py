@@ -26,10 +26,10 @@ from billing.services.recharge_settings import (
 )
 from billing.views.shortcuts import account_for_request
 from credits_portal.audit import audit
+from credits_portal.keyset import Order, keyset_page
 from credits_portal.permissions import Capability
 from credits_portal.slots import render_slot
 from credits_portal.tenancy import require_capability
-from usage.keyset import Order, keyset_page
 
 LEDGER_PAGE_SIZE = 25
 # The history newest first by id alone: ids only grow, and (account, -id) / (account, kind, -id)

@@ -15,9 +15,9 @@ from django.urls import reverse
 from billing.models import LedgerEntry
 from billing.services.ledger import funds_debit
 from billing.views.credits import LEDGER_ORDER
+from credits_portal.keyset import Order, cursor_encode
 from credits_portal.permissions import Role
 from tests.builders import account_of, grant
-from usage.keyset import Order, cursor_encode
 
 pytestmark = pytest.mark.django_db
 

@@ -13,10 +13,10 @@ from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
+from credits_portal.keyset import SALT
 from credits_portal.permissions import Role
 from tests.builders import grant, make_member
 from tests.usage.test_views_report_pages import calls, link
-from usage.keyset import SALT
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
-"""Keyset (seek) pages of the usage report: each page starts after the last row of the one before
-it, named by an opaque cursor, so no page counts or skips the rows before it and a record that
-arrives between two loads neither repeats nor hides a row."""
+"""Keyset (seek) pages of the usage report and the ledger history: each page starts after the
+last row of the one before it, named by an opaque cursor, so no page counts or skips the rows
+before it and a row that arrives between two loads neither repeats nor hides another."""
 
 from __future__ import annotations
 
@@ -85,12 +85,12 @@ def cursor_decode(order: Order, cursor: str) -> tuple[object, int, bool] | None:
         key, pk, back = data["k"], data["i"], data["b"]
         if type(pk) is not int or not isinstance(back, bool) or not isinstance(key, str):
             return None
-        return _checked(PARSE[order.field](key), pk, back)
+        return _checked(order, PARSE[order.field](key), pk, back)
     except (signing.BadSignature, KeyError, TypeError, ValueError, ArithmeticError):
         return None
 
 
-def _checked(key, pk: int, back: bool) -> tuple[object, int, bool] | None:
+def _checked(order: Order, key, pk: int, back: bool) -> tuple[object, int, bool] | None:
     """A decoded cursor whose values the columns can hold: only our own rows make cursors, but
     a value no column holds (NaN, a naive time, a NUL, an id past bigint) must never reach SQL."""
     if not 0 < pk < 2**63:
@@ -101,7 +101,9 @@ def _checked(key, pk: int, back: bool) -> tuple[object, int, bool] | None:
         return None
     if isinstance(key, str) and text_problem(key, 100):
         return None
-    if isinstance(key, int) and not 0 <= key < 2**31:
+    # An id sort's key is the id (bigint); the other whole-number columns are integers.
+    bound = 2**63 if order.field == "id" else 2**31
+    if isinstance(key, int) and not 0 <= key < bound:
         return None
     return key, pk, back
 
