@@ -94,8 +94,9 @@ def test_filter_explain_one_call_and_export_it_to_excel(page, look, org, calls):
     saved = ARTEFACTS / download.suggested_filename
     download.save_as(saved)
     sheet = openpyxl.load_workbook(saved).active
-    header, *data = list(sheet.iter_rows(values_only=True))
+    header, *data, totals = list(sheet.iter_rows(values_only=True))
     assert header[0].startswith("Time stamp") and "Call ID" in header
+    assert totals[header.index("Call ID")] is None, "the last row is the totals row"
     by_id = {row[header.index("Call ID")]: dict(zip(header, row, strict=True)) for row in data}
     assert set(by_id) == {"uk-1", "jp-1"}, "the export follows the filters"
     assert by_id["uk-1"]["Charge"] == 0.07 and by_id["jp-1"]["Charge"] == 0.12
