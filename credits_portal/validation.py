@@ -81,6 +81,17 @@ def bad_request(field: str, problem: str) -> HttpResponse:
     )
 
 
+def export_refused(errors) -> HttpResponse:
+    """A download whose filters do not hold: 400 in plain text naming each field, rather than a
+    file of nothing (`errors` as a form's: field → messages)."""
+    lines = [f"{name}: {' '.join(messages)}" for name, messages in errors.items()]
+    return HttpResponse(
+        "The export was refused.\n" + "\n".join(lines) + "\n",
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
 class EdgeValidationMiddleware:
     """400, naming the field, for any portal request carrying a value no view may see."""
 

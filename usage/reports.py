@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
-from credits_portal.validation import bad_request
+from credits_portal.validation import bad_request, export_refused
 from usage.filters import DEFAULT_DAYS
 from usage.refusal_report import (
     RefusedCallFilter,
@@ -39,15 +39,6 @@ def _filters(request: HttpRequest) -> RefusedCallFilter:
     data = request.GET.copy()
     data.setdefault("range", str(DEFAULT_DAYS))
     return RefusedCallFilter(data)
-
-
-def _problems(form: RefusedCallFilter) -> HttpResponse:
-    lines = [f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()]
-    return HttpResponse(
-        "The export was refused.\n" + "\n".join(lines) + "\n",
-        status=400,
-        content_type="text/plain; charset=utf-8",
-    )
 
 
 @require_GET
@@ -86,7 +77,7 @@ def refused_calls_export(request: HttpRequest) -> HttpResponse:
     """The filtered refusals as CSV, streamed (every page, not only the shown one)."""
     form = _filters(request)
     if not form.is_valid():
-        return _problems(form)
+        return export_refused(form.errors)
     rows = refused_calls(request.organisation, form)
     response = StreamingHttpResponse(
         csv_lines(rows, request.membership.role), content_type="text/csv; charset=utf-8"

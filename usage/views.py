@@ -14,6 +14,7 @@ from billing.models import LedgerEntry
 from credits_portal.keyset import keyset_page
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
+from credits_portal.validation import export_refused
 from usage.chart import report_chart
 from usage.exports import CALL_COLUMNS, OPT_IN, SMS_COLUMNS
 from usage.filters import lots_drawn_for, order_of
@@ -54,12 +55,7 @@ def _refused(filters) -> HttpResponse | None:
     each field, rather than a file of nothing."""
     if filters.is_valid():
         return None
-    lines = [f"{name}: {' '.join(errors)}" for name, errors in filters.form.errors.items()]
-    return HttpResponse(
-        "The export was refused.\n" + "\n".join(lines) + "\n",
-        status=400,
-        content_type="text/plain; charset=utf-8",
-    )
+    return export_refused(filters.form.errors)
 
 
 @require_GET
