@@ -62,27 +62,30 @@ class CountrySelect(forms.Select):
 
 
 class UsageFilterForm(forms.Form):
-    """The custom range is checked before any date arithmetic: both ends within the portal's
-    dates, the start before the end, and at most MAX_RANGE_DAYS days."""
-
     def clean(self):
         data = super().clean()
-        if data.get("range") != "custom":
-            return data
-        for name in ("start", "end"):
-            value = data.get(name)
-            if value is not None and (problem := date_problem(value)):
-                self.add_error(name, f"The date {problem}")
-        if self.errors:
-            return data
-        start, end = custom_period(data)
-        if start > end:
-            self.add_error("end", "The end must not be before the start.")
-        elif (end - start).days + 1 > MAX_RANGE_DAYS:
-            self.add_error(
-                "end", f"A range covers at most {MAX_RANGE_DAYS} days; narrow it or export by year."
-            )
+        if data.get("range") == "custom":
+            range_check(self, data, custom_period)
         return data
+
+
+def range_check(form: forms.Form, data: dict, period) -> None:
+    """A chosen range is checked before any date arithmetic: both ends within the portal's dates,
+    the start before the end, and at most MAX_RANGE_DAYS days (the usage report and the refused
+    calls). `period(data)` is the range's (start, end)."""
+    for name in ("start", "end"):
+        value = data.get(name)
+        if value is not None and (problem := date_problem(value)):
+            form.add_error(name, f"The date {problem}")
+    if form.errors:
+        return
+    start, end = period(data)
+    if start > end:
+        form.add_error("end", "The end must not be before the start.")
+    elif (end - start).days + 1 > MAX_RANGE_DAYS:
+        form.add_error(
+            "end", f"A range covers at most {MAX_RANGE_DAYS} days; narrow it or export by year."
+        )
 
 
 def custom_period(data) -> tuple:

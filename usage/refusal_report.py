@@ -7,6 +7,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -14,9 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from credits_portal.permissions import Capability, role_can
-from credits_portal.validation import date_problem
 from usage.exports import safe_text
-from usage.filters import DEFAULT_DAYS, MAX_RANGE_DAYS, PRESETS
+from usage.filters import DEFAULT_DAYS, PRESETS, range_check
 from usage.models import CallType, RefusalReason, RefusedCall
 
 PAGE_SIZE = 50
@@ -58,17 +58,7 @@ class RefusedCallFilter(forms.Form):
 
     def clean(self):
         data = super().clean()
-        for name in ("start", "end"):
-            value = data.get(name)
-            if value is not None and (problem := date_problem(value)):
-                self.add_error(name, f"The date {problem}")
-        if self.errors:
-            return data
-        start, end = self.period_of(data)
-        if start > end:
-            self.add_error("end", "The end must not be before the start.")
-        elif (end - start).days + 1 > MAX_RANGE_DAYS:
-            self.add_error("end", f"A range covers at most {MAX_RANGE_DAYS} days.")
+        range_check(self, data, self.period_of)
         return data
 
     @staticmethod
@@ -152,8 +142,8 @@ def action_for(row: RefusedCall, role: str | None, staff: bool = False) -> Actio
 
 COLUMNS = (
     "Day (UTC)",
-    "First refusal (UTC)",
-    "Last refusal (UTC)",
+    "First refusal ({zone})",
+    "Last refusal ({zone})",
     "Username",
     "Display name",
     "Call type",
@@ -170,16 +160,18 @@ class _Echo:
         return value
 
 
-def csv_lines(rows: QuerySet, role: str | None) -> Iterator[str]:
-    """RFC 4180 lines with a BOM, read through a server-side cursor; text that a spreadsheet
-    would take for a formula stays text."""
+def csv_lines(rows: QuerySet, role: str | None, zone: str = "UTC") -> Iterator[str]:
+    """RFC 4180 lines with a BOM, read through a server-side cursor; times in the admin's `zone`
+    (the day stays the UTC day the refusals are counted by); text that a spreadsheet would take
+    for a formula stays text."""
     writer = csv.writer(_Echo(), lineterminator="\r\n")
-    yield "\ufeff" + writer.writerow(COLUMNS)
+    yield "\ufeff" + writer.writerow([title.format(zone=zone) for title in COLUMNS])
+    tz = ZoneInfo(zone)
     for row in rows.iterator(chunk_size=2000):
         cells = [
             f"{row.day:%Y-%m-%d}",
-            f"{row.first_at:%Y-%m-%d %H:%M:%S}",
-            f"{row.last_at:%Y-%m-%d %H:%M:%S}",
+            f"{row.first_at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
+            f"{row.last_at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
             row.upn,
             row.user.display_name if row.user else "",
             row.get_type_display(),

@@ -11,6 +11,7 @@ from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
 from credits_portal.validation import bad_request, export_refused
 from usage.filters import DEFAULT_DAYS
+from usage.preferences import preference_for
 from usage.refusal_report import (
     RefusedCallFilter,
     action_for,
@@ -44,12 +45,22 @@ def _filters(request: HttpRequest) -> RefusedCallFilter:
 @require_GET
 @require_capability(Capability.REPORTS_VIEW)
 def refused_calls_page(request: HttpRequest) -> HttpResponse:
-    """Refused authorizations, newest first, a keyset page at a time, with what to do."""
+    """Refused authorizations, newest first, a keyset page at a time, with what to do; times in
+    the admin's report time zone (Columns and time zone), for this response only."""
+    zone = preference_for(request.user).time_zone
+    with timezone.override(zone):
+        return _refused_calls_page(request, zone)
+
+
+def _refused_calls_page(request: HttpRequest, zone: str) -> HttpResponse:
     form = _filters(request)
     if not form.is_valid():
         # The filters' errors are shown next to their fields; the status says they were refused.
         return render(
-            request, "usage/refused_calls.html", {"form": form, "rows": [], "query": ""}, status=400
+            request,
+            "usage/refused_calls.html",
+            {"form": form, "rows": [], "query": "", "zone": zone},
+            status=400,
         )
     page, next_after = page_of(
         refused_calls(request.organisation, form), form.cleaned_data["after"]
@@ -67,6 +78,7 @@ def refused_calls_page(request: HttpRequest) -> HttpResponse:
             "next_after": next_after,
             "paged": bool(form.cleaned_data["after"]),
             "query": query.urlencode(),
+            "zone": zone,
         },
     )
 
@@ -80,7 +92,8 @@ def refused_calls_export(request: HttpRequest) -> HttpResponse:
         return export_refused(form.errors)
     rows = refused_calls(request.organisation, form)
     response = StreamingHttpResponse(
-        csv_lines(rows, request.membership.role), content_type="text/csv; charset=utf-8"
+        csv_lines(rows, request.membership.role, preference_for(request.user).time_zone),
+        content_type="text/csv; charset=utf-8",
     )
     filename = f"refused-calls-{timezone.now():%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

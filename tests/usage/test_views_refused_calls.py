@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from credits_portal.permissions import Role
 from usage.models import RefusedCall
+from usage.preferences import preference_save
 from usage.refusal_report import PAGE_SIZE
 from usage.services.refusals import refusal_record
 
@@ -137,6 +138,40 @@ def test_the_csv_export_is_streamed_filtered_and_formula_safe(client_as, refused
     assert (
         ana[9] == "3" and ana[6] == "'" + UK and ana[10].startswith("Assign Communications Credits")
     )
+
+
+def test_times_are_in_the_admins_report_time_zone(client_as, members, rated):
+    """The page and its CSV show the refusals' times in the zone the admin chose for reports."""
+    at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # 2026-12-01 13:30 in Pacific/Kiritimati
+    refusal_record(
+        organisation_id=rated.pk,
+        upn="ana@contoso.example",
+        call_type="outbound",
+        to=UK,
+        reason="no_license",
+        now=at,
+    )
+    preference_save(
+        user=members[Role.GLOBAL], call_columns=[], sms_columns=[], time_zone="Pacific/Kiritimati"
+    )
+    client = client_as(Role.GLOBAL)
+    params = {"range": "custom", "start": "2026-11-01", "end": "2026-12-01"}
+    html = client.get(reverse("usage:refused_calls"), params).content.decode()
+    assert "Last refused (Pacific/Kiritimati)" in html and "2026-12-01 13:30:00" in html
+    assert "2026-11-30 23:30:00" not in html
+    body = b"".join(
+        client.get(reverse("usage:refused_calls_export"), params).streaming_content
+    ).decode()
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert rows[0][:3] == [
+        "Day (UTC)",
+        "First refusal (Pacific/Kiritimati)",
+        "Last refusal (Pacific/Kiritimati)",
+    ]
+    assert rows[1][:3] == ["2026-11-30", "2026-12-01 13:30:00", "2026-12-01 13:30:00"]
+    # Another admin who never chose a zone reads UTC.
+    html = client_as(Role.REPORTS).get(reverse("usage:refused_calls"), params).content.decode()
+    assert "2026-11-30 23:30:00" in html and "Last refused (UTC)" in html
 
 
 def test_another_organisations_refusals_never_show(client_as, refused, other_org):
