@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date
+
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -13,12 +15,17 @@ from usage.services.pools import Pool, month_of, pools_this_month
 POOL_ALERT_SHARE = 0.8  # a pool this used (held minutes included) is worth an alert
 
 
+def _month_pools(request: HttpRequest) -> tuple[date, list[Pool]]:
+    """This month's pools, read once a request: Home's pools card and its alerts share them."""
+    if not hasattr(request, "_month_pools"):
+        month = month_of(timezone.now())
+        request._month_pools = month, pools_this_month(request.organisation, month)
+    return request._month_pools
+
+
 def _pools(request: HttpRequest) -> dict:
-    month = month_of(timezone.now())
-    return {
-        "template": "usage/_pools.html",
-        "context": {"pools": pools_this_month(request.organisation, month), "month": month},
-    }
+    month, pools = _month_pools(request)
+    return {"template": "usage/_pools.html", "context": {"pools": pools, "month": month}}
 
 
 def _planner(request: HttpRequest) -> dict | None:
@@ -72,7 +79,7 @@ def pool_alerts(pools: list[Pool], *, holds_credits: bool) -> list[Alert]:
 
 
 def _pool_alerts(request: HttpRequest) -> dict | None:
-    pools = pools_this_month(request.organisation, month_of(timezone.now()))
+    _month, pools = _month_pools(request)
     alerts = pool_alerts(pools, holds_credits=request.organisation.holds_credits)
     if not role_can(request.membership.role, Capability.LICENSES_MANAGE):
         alerts = [
