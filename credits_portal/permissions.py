@@ -42,6 +42,20 @@ API_SCOPE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 }
 
 
+# What the billing capabilities mean where nothing holds credits (new commerce, DESIGN.md): seats
+# and overage are billed, there is no balance to fund.
+NEW_COMMERCE_LABELS = {
+    C.BILLING_VIEW: "See products, invoices and this month's overage",
+    C.BILLING_MANAGE: "Buy and release seats, payment methods, billing contacts",
+}
+
+
+def capability_labels(role: str, *, holds_credits: bool) -> list[str]:
+    """What the role may do, in the matrix's order, as the organisation's commerce words it."""
+    labels = {} if holds_credits else NEW_COMMERCE_LABELS
+    return [labels.get(c, c.label) for c in Capability if c in MATRIX.get(role, frozenset())]
+
+
 def role_can(role: str | None, capability: Capability) -> bool:
     return role is not None and capability in MATRIX.get(role, frozenset())
 

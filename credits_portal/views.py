@@ -18,7 +18,7 @@ from credits_portal.audit import audit
 from credits_portal.cache import OUTAGE
 from credits_portal.forms import ApiKeyForm, OrganisationSwitchForm
 from credits_portal.models import ApiKey, AuditEvent
-from credits_portal.permissions import MATRIX, Capability
+from credits_portal.permissions import Capability, capability_labels
 from credits_portal.slots import render_slot
 from credits_portal.tenancy import SESSION_KEY, require_capability, require_member
 
@@ -30,7 +30,9 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "portal/home.html",
         {
-            "capabilities": sorted(MATRIX[request.membership.role], key=list(Capability).index),
+            "capabilities": capability_labels(
+                request.membership.role, holds_credits=organisation.holds_credits
+            ),
             "member_count": organisation.memberships.count(),
             "alerts": render_slot("alerts", request),
             "cards": render_slot("home", request),

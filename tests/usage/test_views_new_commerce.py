@@ -113,3 +113,15 @@ def test_legacy_commerce_shows_no_overage_card(client_as, org):
     for page in ["home", "billing:credits"]:
         html = client_as(Role.GLOBAL).get(reverse(page)).content.decode()
         assert "Accrued so far" not in html
+
+
+def test_the_role_card_words_billing_as_new_commerce_bills_it(client, overage, org):
+    """A billing admin of a new-commerce organisation adds no funds and sets no auto-recharge."""
+    client.force_login(make_member(overage, Role.BILLING))
+    html = client.get(reverse("home")).content.decode()
+    assert "Buy and release seats, payment methods, billing contacts" in html
+    assert "See products, invoices and this month&#x27;s overage" in html
+    assert "Add funds" not in html and "auto-recharge" not in html.lower()
+    client.force_login(make_member(org, Role.BILLING))  # legacy: the credits' words
+    html = client.get(reverse("home")).content.decode()
+    assert "Add funds, auto-recharge, payment methods, billing contacts" in html
