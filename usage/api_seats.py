@@ -21,11 +21,12 @@ from credits_portal.api import (
     invalid,
 )
 from credits_portal.api_input import Text
-from credits_portal.audit import actor_of, audit
+from credits_portal.audit import actor_of
 from licensing.api import SubscriptionOut, subscription_out
 from licensing.models import Product, Subscription
 from licensing.services import MAX_SEATS, catalogue, seat_count, seat_prices, seats_release
 from usage.services.seats import seats_buy
+from usage.views_products import seats_audit
 
 router = Router(tags=["licensing"], auth=admin_auth)
 
@@ -90,12 +91,7 @@ def seats_change(request: HttpRequest, sku: Text(40), payload: SeatsIn):
             reference=f"api:{idempotency_token(request)}",
             actor=actor_of(request),
         )
-        audit(
-            request,
-            "seats.bought",
-            product.sku,
-            after={"add": payload.add, "invoice": invoice.display_number if invoice else None},
-        )
+        seats_audit(request, "seats.bought", subscription, add=payload.add, invoice=invoice)
     else:
         # Without `add`, the request is about the seats held: another organisation's are not ours.
         subscription = Subscription.objects.filter(
@@ -117,7 +113,7 @@ def seats_change(request: HttpRequest, sku: Text(40), payload: SeatsIn):
             reference=f"api:{idempotency_token(request)}",
             actor=actor_of(request),
         )
-        audit(request, "seats.released", product.sku, after={"release": payload.release})
+        seats_audit(request, "seats.released", subscription, release=payload.release)
     currency = str(account_for(organisation).currency)
     return {
         "subscription": subscription_out(product, subscription, currency, seat_prices(currency)),

@@ -21,7 +21,7 @@ from credits_portal.audit import audit
 from credits_portal.exceptions import PortalError
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability, require_member
-from licensing.models import Subscription
+from licensing.models import SeatChange, Subscription
 from licensing.services import catalogue, renews_at, seat_prices, seats_release
 from usage.forms import BuySeatsForm, PricingSearchForm, ReleaseSeatsForm
 from usage.services.pricing import (
@@ -37,6 +37,31 @@ from usage.services.seats import seat_quote, seats_buy
 
 def _currency(request: HttpRequest) -> str:
     return str(account_for(request.organisation).currency)
+
+
+def _sent_before(request: HttpRequest, reference: str) -> bool:
+    """Was this form's change made already (the same form sent again): audited once."""
+    return SeatChange.objects.filter(
+        subscription__organisation=request.organisation, reference=reference
+    ).exists()
+
+
+def seats_audit(request: HttpRequest, action: str, subscription, *, invoice=None, **change) -> None:
+    """The audit log's entry for seats bought or released (page and API): the license by name
+    and SKU, the change, the invoice, and the seats held, assigned and leaving after it."""
+    product = subscription.product
+    audit(
+        request,
+        action,
+        f"{product.name} ({product.sku})",
+        after={
+            **change,
+            **({"invoice": invoice.display_number} if invoice else {}),
+            "seats": subscription.seats,
+            "assigned": subscription.assigned,
+            "releasing": subscription.releasing,
+        },
+    )
 
 
 @require_GET
@@ -120,6 +145,7 @@ def products_buy_confirm(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "usage/products_buy.html", {"form": form}, status=400)
     data = form.cleaned_data
+    replay = _sent_before(request, f"form:{data['form_token']}")
     try:
         subscription, invoice = seats_buy(
             organisation=request.organisation,
@@ -133,12 +159,8 @@ def products_buy_confirm(request: HttpRequest) -> HttpResponse:
     except (BillingError, PortalError) as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return render(request, "usage/products_buy.html", {"form": form}, status=409)
-    audit(
-        request,
-        "seats.bought",
-        subscription.product.sku,
-        after={"add": data["count"], "invoice": invoice.display_number if invoice else None},
-    )
+    if not replay:
+        seats_audit(request, "seats.bought", subscription, add=data["count"], invoice=invoice)
     paid = f"; invoice {invoice.display_number}" if invoice else ""
     messages.success(
         request,
@@ -175,6 +197,7 @@ def products_release_confirm(request: HttpRequest) -> HttpResponse:
         return _release_refused(request, form)
     data = form.cleaned_data
     subscription = _subscription(request, data["sku"])
+    replay = _sent_before(request, f"form:{data['form_token']}")
     try:
         subscription = seats_release(
             subscription=subscription,
@@ -190,7 +213,8 @@ def products_release_confirm(request: HttpRequest) -> HttpResponse:
             {"form": form, "subscription": subscription, "renews_at": renews_at()},
             status=409,
         )
-    audit(request, "seats.released", subscription.product.sku, after={"release": data["count"]})
+    if not replay:
+        seats_audit(request, "seats.released", subscription, release=data["count"])
     messages.success(
         request,
         f"{data['count']} {subscription.product.name} seats released: they leave at the next "

@@ -10,6 +10,7 @@ import time_machine
 from django.urls import reverse
 
 from billing.models import Invoice
+from credits_portal.models import AuditEvent
 from credits_portal.permissions import Role
 from licensing.models import Subscription
 from tests.billing.recharge_helpers import save_card
@@ -53,6 +54,11 @@ def test_buying_shows_the_price_first_then_charges_once_per_form(client_as, org)
     assert first.status_code == again.status_code == 302
     assert Invoice.objects.get().total == Decimal("8.01")
     assert Subscription.objects.get(organisation=org).seats == 3
+    # The audit log names the license and what the organisation holds after it, once.
+    (entry,) = AuditEvent.objects.filter(organisation=org, action="seats.bought")
+    assert entry.target == "Phone System (PHONE_SYSTEM)"
+    invoice = Invoice.objects.get().display_number
+    assert entry.after == {"add": 3, "invoice": invoice, "seats": 3, "assigned": 0, "releasing": 0}
 
 
 def test_buying_on_a_registered_agreement(client_as, org):
@@ -99,6 +105,9 @@ def test_releasing_confirms_then_releases_unassigned_seats(client_as, org):
     assert client.post(reverse("usage:products_release_confirm"), body).status_code == 302
     assert client.post(reverse("usage:products_release_confirm"), body).status_code == 302
     assert Subscription.objects.get().releasing == 2
+    (entry,) = AuditEvent.objects.filter(organisation=org, action="seats.released")
+    assert entry.target == "Phone System (PHONE_SYSTEM)"
+    assert entry.after == {"release": 2, "seats": 3, "assigned": 0, "releasing": 2}
     too_many = {**body, "form_token": str(uuid.uuid4())}
     assert client.post(reverse("usage:products_release_confirm"), too_many).status_code == 409
 
