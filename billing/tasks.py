@@ -6,7 +6,11 @@ from celery import shared_task
 from billing.models import CreditAccount
 from billing.services.expiry_notice import expiring_funds_notify
 from billing.services.ledger import funds_expire
-from billing.services.notifications import notify_send
+from billing.services.notifications import (
+    notification_deliver,
+    notifications_resend,
+    notify_send,
+)
 from billing.services.recharge import RECHARGE_TIME_LIMIT, recharge_run, recharge_sweep
 from billing.services.reservations import reservations_release_expired
 
@@ -49,6 +53,14 @@ def notify_expiring_funds() -> int:
     retry_backoff=30,
     retry_kwargs={"max_retries": 5},
 )
-def send_notification(account_id: int, kind: str, context: dict) -> int:
-    account = CreditAccount.objects.select_related("organisation").get(pk=account_id)
-    return notify_send(account=account, kind=kind, context=context)
+def send_notification(notification_id: int, kind: str | None = None, context=None) -> int:
+    if kind is not None:  # queued before the outbox (account id, kind, context): sent as it was
+        account = CreditAccount.objects.select_related("organisation").get(pk=notification_id)
+        return notify_send(account=account, kind=kind, context=context)
+    return notification_deliver(notification_id=notification_id)
+
+
+@shared_task(time_limit=600, acks_late=True)
+def resend_notifications() -> int:
+    """Every five minutes: the outbox's emails left unsent (Redis was unreachable, a worker died)."""
+    return notifications_resend()

@@ -27,6 +27,8 @@ app.conf.task_queues = [Queue(name) for name in (QUEUE_DEFAULT, QUEUE_EXPORTS, Q
 app.conf.task_routes = {
     "usage.tasks.run_export": {"queue": QUEUE_EXPORTS},
     "billing.tasks.send_notification": {"queue": QUEUE_NOTIFICATIONS},
+    "billing.tasks.resend_notifications": {"queue": QUEUE_NOTIFICATIONS},
+    "usage.tasks.resend_pool_alerts": {"queue": QUEUE_NOTIFICATIONS},
     "usage.tasks.send_pool_alert": {"queue": QUEUE_NOTIFICATIONS},
     # Batches that find who to email (notify_expiring_funds) and any later one named so.
     "*.notify_*": {"queue": QUEUE_NOTIFICATIONS},
@@ -63,6 +65,15 @@ app.conf.beat_schedule = {
     "renew-seats": {
         "task": "usage.tasks.renew_seats",
         "schedule": crontab(minute=30, hour=1),
+    },
+    # Emails written but never sent (Redis unreachable when they were to be queued).
+    "resend-notifications": {
+        "task": "billing.tasks.resend_notifications",
+        "schedule": crontab(minute="*/5"),
+    },
+    "resend-pool-alerts": {
+        "task": "usage.tasks.resend_pool_alerts",
+        "schedule": crontab(minute="*/5"),
     },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",

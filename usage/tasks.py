@@ -4,7 +4,7 @@ from credits_portal.db_router import replica_reads
 from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
-from usage.services.pool_alerts import pool_alert_send
+from usage.services.pool_alerts import pool_alert_send, pool_alerts_resend
 from usage.services.seats import seats_renew_due
 
 
@@ -39,6 +39,12 @@ def run_export(job_id: int) -> str:
 def send_pool_alert(alert_id: int) -> int:
     """A pool reached 80 % or 100 % of its minutes this month: its email (pool_alerts)."""
     return pool_alert_send(alert_id=alert_id)
+
+
+@shared_task(time_limit=600, acks_late=True)
+def resend_pool_alerts() -> int:
+    """Every five minutes: pool alerts whose email was never sent (Redis was unreachable)."""
+    return pool_alerts_resend()
 
 
 @shared_task(time_limit=1800, acks_late=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
-from billing.models import CreditAccount
+from billing.models import CreditAccount, Notification
 from credits_portal.celery import enqueue_on_commit
 from credits_portal.models import Membership
 from credits_portal.permissions import Role
@@ -67,10 +71,55 @@ def notify_send(*, account: CreditAccount, kind: str, context: dict) -> int:
     return len(to)
 
 
-def notify_later(*, account: CreditAccount, kind: str, **context: str) -> None:
-    """Queue the email once the current transaction commits (never from inside it)."""
+def notify_later(*, account: CreditAccount, kind: str, **context: str) -> Notification:
+    """Write the email into the outbox with the current transaction, and queue its sending once
+    that commits (never from inside it). Not queued (Redis unreachable), the sweep sends it."""
     from billing import tasks
 
     if kind not in KINDS:
         raise ValueError(f"unknown notification {kind!r}")
-    enqueue_on_commit(tasks.send_notification, account.pk, kind, context)
+    notification = Notification.objects.create(account=account, kind=kind, context=context)
+    enqueue_on_commit(tasks.send_notification, notification.pk)
+    return notification
+
+
+def notification_deliver(*, notification_id: int) -> int:
+    """Send one outbox email unless sent already, and mark it sent: the number of recipients.
+    The row's lock keeps the task and the sweep from sending it together; an SMTP failure
+    leaves it unsent for the task's retry or the sweep."""
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("account__organisation")
+            .filter(pk=notification_id, sent_at__isnull=True)
+            .first()
+        )
+        if notification is None:
+            return 0
+        notification.recipients = notify_send(
+            account=notification.account, kind=notification.kind, context=notification.context
+        )
+        notification.sent_at = timezone.now()
+        notification.save(update_fields=["recipients", "sent_at"])
+    return notification.recipients
+
+
+# Left unsent this long, an email is sent by the sweep; older than the limit, it is stale news.
+RESEND_AFTER = timedelta(minutes=2)
+RESEND_LIMIT = timedelta(days=3)
+
+
+def notifications_resend(*, now: datetime | None = None) -> int:
+    """Send the outbox's emails that were never sent (not queued while Redis was unreachable, or
+    queued to a worker that died): how many were sent."""
+    now = now or timezone.now()
+    unsent = Notification.objects.filter(
+        sent_at__isnull=True,
+        created_at__lt=now - RESEND_AFTER,
+        created_at__gte=now - RESEND_LIMIT,
+    ).order_by("created_at")
+    return sum(
+        1
+        for pk in unsent.values_list("pk", flat=True)[:1000]
+        if notification_deliver(notification_id=pk)
+    )

@@ -15,13 +15,13 @@ from datetime import date, datetime
 from typing import Protocol
 
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_countries import countries
 
 from billing.services.ledger import account_for
-from billing.services.notifications import recipients, site_url
+from billing.services.notifications import RESEND_AFTER, RESEND_LIMIT, recipients, site_url
 from credits_portal.celery import enqueue_on_commit
 from credits_portal.models import Organisation
 from usage.models import PoolAlert, PoolUsage
@@ -99,30 +99,53 @@ def pool_label(category: str, country: str) -> str:
 
 def pool_alert_send(*, alert_id: int) -> int:
     """Email one alert to the organisation's billing contacts (the billing notifications'
-    recipients) and mark it sent; the number of recipients (0 when it was sent already)."""
-    alert = PoolAlert.objects.select_related("organisation").get(pk=alert_id)
-    if alert.sent_at is not None:
-        return 0
-    to = recipients(account_for(alert.organisation))
-    if to:
-        context = {
-            "organisation": alert.organisation.name,
-            "pool": pool_label(alert.category, alert.country),
-            "month": alert.month,
-            "threshold": alert.threshold,
-            "used": alert.used,
-            "size": alert.size,
-            "full": alert.threshold >= 100,
-            "pools_url": f"{site_url('usage:pools')}?month={alert.month:%Y-%m}",
-            "credits_url": site_url("billing:credits"),
-        }
-        subject = " ".join(render_to_string("usage/email/pool_alert_subject.txt", context).split())
-        message = EmailMultiAlternatives(
-            subject=subject, body=render_to_string("usage/email/pool_alert.txt", context), to=to
+    recipients) and mark it sent; the number of recipients (0 when it was sent already). The
+    row's lock keeps the task and the sweep from sending it together."""
+    with transaction.atomic():
+        alert = (
+            PoolAlert.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("organisation")
+            .filter(pk=alert_id, sent_at__isnull=True)
+            .first()
         )
-        message.attach_alternative(
-            render_to_string("usage/email/pool_alert.html", context), "text/html"
-        )
-        message.send()
-    PoolAlert.objects.filter(pk=alert.pk, sent_at__isnull=True).update(sent_at=timezone.now())
+        if alert is None:
+            return 0
+        to = recipients(account_for(alert.organisation))
+        if to:
+            _email(alert, to)
+        PoolAlert.objects.filter(pk=alert.pk).update(sent_at=timezone.now())
     return len(to)
+
+
+def _email(alert: PoolAlert, to: list[str]) -> None:
+    context = {
+        "organisation": alert.organisation.name,
+        "pool": pool_label(alert.category, alert.country),
+        "month": alert.month,
+        "threshold": alert.threshold,
+        "used": alert.used,
+        "size": alert.size,
+        "full": alert.threshold >= 100,
+        "pools_url": f"{site_url('usage:pools')}?month={alert.month:%Y-%m}",
+        "credits_url": site_url("billing:credits"),
+    }
+    subject = " ".join(render_to_string("usage/email/pool_alert_subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject, body=render_to_string("usage/email/pool_alert.txt", context), to=to
+    )
+    message.attach_alternative(render_to_string("usage/email/pool_alert.html", context), "text/html")
+    message.send()
+
+
+def pool_alerts_resend(*, now: datetime | None = None) -> int:
+    """Send the alerts whose email was never sent (not queued while Redis was unreachable, or
+    queued to a worker that died), as the billing notifications' sweep does: how many."""
+    now = now or timezone.now()
+    unsent = PoolAlert.objects.filter(
+        sent_at__isnull=True,
+        created_at__lt=now - RESEND_AFTER,
+        created_at__gte=now - RESEND_LIMIT,
+    ).order_by("created_at")
+    return sum(
+        1 for pk in unsent.values_list("pk", flat=True)[:1000] if pool_alert_send(alert_id=pk)
+    )
