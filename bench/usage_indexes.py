@@ -53,13 +53,17 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.contrib.postgres.aggregates import StringAgg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import CharField, F, OuterRef, Subquery, Value  # noqa: E402
+from django.db.models.functions import Cast, Concat, TruncDate  # noqa: E402
 from django.http import QueryDict  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench import report_data as data  # noqa: E402
+from billing.models import LedgerEntry  # noqa: E402
 from billing.services.verify import ledger_verify  # noqa: E402
 from credits_portal.keyset import cursor_encode, keyset_page  # noqa: E402
 from credits_portal.models import Organisation  # noqa: E402
@@ -149,6 +153,56 @@ def indexes() -> None:
             print(f"  {name:38s} {size:>8s} {scans:>8} {definition.split(' USING ')[1]}")
 
 
+def _old_lots_drawn(records):
+    """The lots column as it was read before issue 16's change: a subquery a row."""
+    drawn = (
+        LedgerEntry.objects.filter(
+            account__organisation=OuterRef("organisation"),
+            reference=Concat(Value("usage:"), OuterRef("record_id"), output_field=CharField()),
+            lot__isnull=False,
+        )
+        .order_by()
+        .values("account")
+        .annotate(
+            lots=StringAgg(
+                Concat(
+                    Cast(TruncDate("lot__purchased_at"), CharField()),
+                    Value(" ("),
+                    Cast(-F("amount"), CharField()),
+                    Value(")"),
+                    output_field=CharField(),
+                ),
+                delimiter="; ",
+                order_by="id",
+            )
+        )
+        .values("lots")
+    )
+    return records.annotate(lots_drawn=Subquery(drawn[:1], output_field=CharField()))
+
+
+def lots_read(target: Organisation) -> None:
+    """The 90-day calls' export fields read three ways: without the lots, with the lots a chunk
+    at a time (usage.exports), with the old subquery a row; rows/s of each."""
+    from usage.exports import _values
+
+    _filters, records = report_queryset(target, "call", QueryDict("range=90"))
+    fields = ["started_at", "record_id", "charge", "funded_by"]
+    ways = {
+        "no lots column": lambda: records.values_list(*fields).iterator(chunk_size=2000),
+        "lots a chunk at a time": lambda: _values(records, [*fields, "lots_drawn"]),
+        "lots by a subquery a row (before)": lambda: (
+            _old_lots_drawn(records).values_list(*fields, "lots_drawn").iterator(chunk_size=2000)
+        ),
+    }
+    print("\n## The export's rows with and without the lots column (90 days of calls)")
+    for name, rows in ways.items():
+        started = time.perf_counter()
+        count = sum(1 for _row in rows())
+        took = time.perf_counter() - started
+        print(f"  {name:36s} {count:8,} rows  {count / took:9,.0f} rows/s")
+
+
 def main() -> None:
     target = setup()
     with connection.cursor() as cursor:
@@ -220,6 +274,7 @@ def main() -> None:
         return run
 
     show("export, range=90 (count, then the rows)", export("range=90"))
+    lots_read(target)
     show("overage this month", lambda: overage_this_month(target, now=now))
     ids = [f"bench-call-{n:08d}" for n in range(0, 1000)]
     show("duplicate probe of ingest", lambda: _recorded(target, ids))
