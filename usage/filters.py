@@ -7,7 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.contrib.postgres.aggregates import StringAgg
-from django.db.models import CharField, F, Q, Value
+from django.db.models import BooleanField, CharField, F, Q, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat, TruncDate
 from django.forms.utils import flatatt
 from django.utils import timezone
@@ -192,15 +193,25 @@ def lots_drawn(*, organisation_id: int, record_ids: list[str]) -> dict[str, str]
     """The purchase dates of the lots each record's charge drew, e.g. "2026-05-02 (0.07)" (two
     or more joined by "; "), by record id, from the records' ledger entries: one query for all
     of them, an index probe (account, reference) a record. Records that drew no lot are absent."""
-    from billing.models import LedgerEntry
+    from billing.models import CreditAccount, LedgerEntry
 
     if not record_ids:
         return {}
+    # The account's id itself, so that the planner probes ledger_reference_unique with it
+    # (account, reference) for each record, whatever the ledger's size.
+    accounts = CreditAccount.objects.filter(organisation_id=organisation_id)
     drawn = (
         LedgerEntry.objects.filter(
-            account__organisation_id=organisation_id,
-            reference__in=[UsageRecord.reference_for(r) for r in record_ids],
+            account_id__in=list(accounts.values_list("pk", flat=True)),
             lot__isnull=False,
+        )
+        # One array parameter: `reference__in` would prepare 2,000 values one by one.
+        .filter(
+            RawSQL(
+                '"billing_ledgerentry"."reference" = ANY(%s::text[])',
+                ([UsageRecord.reference_for(r) for r in record_ids],),
+                output_field=BooleanField(),
+            )
         )
         .order_by()
         .values("reference")
