@@ -8,12 +8,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from itertools import islice
 
 import xlsxwriter
 
 from billing.money import minor_digits
-from usage.filters import lots_drawn
 from usage.models import CallType, FundedBy, UsageRecord
 
 Column = tuple[str, str, Callable[[UsageRecord], object]]
@@ -128,29 +126,6 @@ def decimal_text(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else str(value)
 
 
-CHUNK = 2000  # rows a server-side cursor fetches at a time
-
-
-def _values(records, fields: list[str]) -> Iterator[tuple]:
-    """The records' `fields` as tuples, read through a server-side cursor. `lots_drawn` is not
-    a column: the lots of each chunk of rows are looked up together (`lots_drawn`, one query a
-    chunk), not by a subquery a row."""
-    if "lots_drawn" not in fields:
-        yield from records.values_list(*fields).iterator(chunk_size=CHUNK)
-        return
-    place = fields.index("lots_drawn")
-    read = [*fields[:place], *fields[place + 1 :], "organisation_id", "record_id"]
-    rows = records.values_list(*read).iterator(chunk_size=CHUNK)
-    while chunk := list(islice(rows, CHUNK)):
-        drawn: dict[tuple[int, str], str] = {}
-        for organisation_id in {row[-2] for row in chunk}:  # one: an export is one organisation's
-            ids = [row[-1] for row in chunk if row[-2] == organisation_id]
-            found = lots_drawn(organisation_id=organisation_id, record_ids=ids)
-            drawn.update(((organisation_id, key), lots) for key, lots in found.items())
-        for row in chunk:
-            yield (*row[:place], drawn.get((row[-2], row[-1])), *row[place:-2])
-
-
 def _reads(columns: list[Column]) -> tuple[list[str], list[int], list[str]]:
     """The fields to read (each once), and for each column its field's place and its kind."""
     fields: list[str] = []
@@ -199,7 +174,8 @@ def csv_rows(records, columns: list[Column], zone, progress=None, masked=False) 
     fields, places, kinds = _reads(columns)
     cells = list(zip(places, _text_cells(kinds, zone, masked), strict=True))
     writerow = writer.writerow
-    for done, row in enumerate(_values(records, fields), start=1):
+    values = records.values_list(*fields).iterator(chunk_size=2000)
+    for done, row in enumerate(values, start=1):
         yield writerow([row[n] if cell is None else cell(row[n]) for n, cell in cells])
         if progress and done % 1000 == 0:
             progress(done)
@@ -319,7 +295,8 @@ def xlsx_file(
     summed = [(col, places[col]) for col, (key, _t, _g) in enumerate(columns) if key in SUMMED]
     sums = {col: Decimal(0) for col, _place in summed}
     row = 0
-    for row, record in enumerate(_values(records, fields), start=1):
+    values = records.values_list(*fields).iterator(chunk_size=2000)
+    for row, record in enumerate(values, start=1):
         if progress and row % 1000 == 0:
             progress(row)
         for col, place, write, convert, cell_format in cells:

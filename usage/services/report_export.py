@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from usage.exports import Column, columns_for, csv_rows, xlsx_file
-from usage.filters import report_queryset
+from usage.filters import report_queryset, with_lots_drawn
 from usage.models import ExportJob, ReportPreference, UsageRecord
 from usage.preferences import chosen_columns, preference_for
 
@@ -26,8 +26,10 @@ class ReportExport:
 
     @property
     def rows(self):
-        """The records as the columns read them (the writers look up the lots each drew, a
-        chunk of rows at a time, only when that column is chosen)."""
+        """The records as the columns read them: with the lots each drew only when that column
+        is chosen (a subquery a row, an index probe with the account's id)."""
+        if any(key == "lots" for key, _title, _get in self.columns):
+            return with_lots_drawn(self.records, organisation_id=self.organisation.pk)
         return self.records
 
     @property
