@@ -16,7 +16,8 @@ from ninja import Field, Schema
 from pydantic import PlainValidator
 
 from credits_portal.api_input import CLEAN_PATTERN
-from usage.services.ingest import MAX_BATCH, MAX_DURATION_SECONDS, TEXT_LENGTHS
+from usage.services.ingest import MAX_BATCH
+from usage.services.ingest_parse import MAX_DURATION_SECONDS, TEXT_LENGTHS
 
 # E.164: "+", a country code that does not start with 0, at most 15 digits in all. The server
 # checks each number with libphonenumber as well (a well-formed but unassigned number is refused).

@@ -143,7 +143,12 @@ class UsageRecord(models.Model):
     record_id = models.CharField(max_length=100, help_text="The platform's id: idempotency.")
     kind = models.CharField(max_length=4, choices=Kind.choices)
     type = models.CharField(max_length=20, choices=CallType.choices)
-    user = models.ForeignKey(DirectoryUser, on_delete=models.PROTECT, related_name="usage")
+    user = models.ForeignKey(
+        DirectoryUser,
+        on_delete=models.PROTECT,
+        related_name="usage",
+        db_index=False,  # usage_org_user_time serves the user filters; users are never deleted
+    )
     from_number = models.CharField(max_length=20, blank=True)
     to_number = models.CharField(max_length=20)
     to_country = models.CharField(max_length=2, blank=True)
@@ -178,11 +183,12 @@ class UsageRecord(models.Model):
             models.UniqueConstraint(fields=["organisation", "record_id"], name="usage_record_once"),
             models.CheckConstraint(condition=Q(charge__gte=0), name="usage_charge_not_negative"),
         ]
+        # Every index here costs every ingested record (they were most of an insert's cost,
+        # issue 16): each is read by a query, bench/usage_indexes.py shows which.
         indexes = [
-            # The records API's pages across both kinds, newest first.
-            models.Index(fields=["organisation", "started_at"], name="usage_org_time"),
             # The report's sorts, each ending in the id: a keyset page is one index range scan
             # from its cursor, ROW(key, id) < ROW(…), whichever page it is (credits_portal.keyset).
+            # The time one also serves the records API (a range scan a kind, merged).
             models.Index(
                 fields=["organisation", "kind", "started_at", "id"], name="usage_org_kind_time_id"
             ),

@@ -47,12 +47,13 @@ def _number_of(value: str) -> Number:
     # Records repeat their users' own lines: each is worked out once per process.
     if not value:
         return NONE
-    number = _built(value) if _PLAIN.fullmatch(value) else None
-    if number is None:
+    split = _built(value) if _PLAIN.fullmatch(value) else None
+    if split is None:
         number = _parsed(value)
-    national = phonenumbers.national_significant_number(number)
-    region = _region_of(number.country_code, national)
-    if not _valid_for(number.country_code, region, national):
+        split = number.country_code, phonenumbers.national_significant_number(number)
+    code, national = split
+    region = _region_of(code, national)
+    if not _valid_for(code, region, national):
         raise InvalidNumber(value)
     return Number(value, region or "")
 
@@ -71,10 +72,13 @@ def _parsed(value: str) -> PhoneNumber:
     return number
 
 
-def _built(value: str) -> PhoneNumber | None:
-    """The PhoneNumber `phonenumbers.parse(value)` gives for "+digits" (its E.164 form being
-    `value` itself), or None where parse might do more than split it: no country code, too
-    short a national number, or one starting with what the country strips as a prefix."""
+def _built(value: str) -> tuple[int, str] | None:
+    """The country code and national significant number `phonenumbers.parse(value)` gives for
+    "+digits" (its E.164 form being `value` itself), or None where parse might do more than
+    split it: no country code, too short a national number, or one starting with what the
+    country strips as a prefix. The national significant number is the digits after the code as
+    they are: parse keeps their leading zeros (`italian_leading_zero`, all of them but the last
+    digit of an all-zero number), and `national_significant_number` writes them back."""
     digits = value[1:]
     for length in (1, 2, 3):  # parse's _extract_country_code: the shortest code that exists
         code = int(digits[:length])
@@ -85,14 +89,7 @@ def _built(value: str) -> PhoneNumber | None:
     national = digits[length:]
     if len(national) < 2 or _may_strip(code, national):
         return None
-    number = PhoneNumber(country_code=code, national_number=int(national))
-    if len(national) > 1 and national[0] == "0":  # parse's _set_italian_leading_zeros...
-        number.italian_leading_zero = True
-        zeros = len(national) - len(national.lstrip("0"))
-        zeros = min(zeros, len(national) - 1)  # an all-zero number keeps its last digit
-        if zeros != 1:
-            number.number_of_leading_zeros = zeros
-    return number
+    return code, national
 
 
 @lru_cache(maxsize=1_000)

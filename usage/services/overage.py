@@ -170,6 +170,7 @@ def overage_this_month(organisation: Organisation, *, now: datetime | None = Non
     start = closed_before(now)
     found = UsageRecord.objects.filter(
         organisation=organisation,
+        kind__in=UsageRecord.Kind.values,  # every kind: a time range a kind of usage_org_kind_time_id
         funded_by=FundedBy.OVERAGE,
         started_at__gte=start,
         started_at__lte=now,

@@ -27,9 +27,9 @@ class ReportExport:
     @property
     def rows(self):
         """The records as the columns read them: with the lots each drew only when that column
-        is chosen (a subquery a row)."""
+        is chosen (a subquery a row, an index probe with the account's id)."""
         if any(key == "lots" for key, _title, _get in self.columns):
-            return with_lots_drawn(self.records)
+            return with_lots_drawn(self.records, organisation_id=self.organisation.pk)
         return self.records
 
     @property
