@@ -64,6 +64,11 @@ app.conf.beat_schedule = {
         "task": "usage.tasks.renew_seats",
         "schedule": crontab(minute=30, hour=1),
     },
+    # After the hourly expiry: balances it lowered, and the runway at the current pace.
+    "check-balance-alerts": {
+        "task": "usage.tasks.check_balance_alerts",
+        "schedule": crontab(minute=10),
+    },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17, hour="*"),
