@@ -12,6 +12,7 @@ from billing.models import BalanceAlert, BalanceAlertSent
 from billing.services.balance_alerts import alert_settings_save
 from billing.services.contacts import billing_contact_add
 from billing.services.ledger import funds_debit
+from billing.services.verify import ledger_verify
 from credits_portal.events import event_published
 from tests.builders import account_of, grant
 from tests.processes import at_once
@@ -45,3 +46,4 @@ def test_fifty_concurrent_debits_crossing_a_threshold_send_one_email(org):
     assert BalanceAlert.objects.get(account=account_of(org)).fired_at is not None
     assert [m.subject for m in mail.outbox] == ["Communications Credits balance below 50.00 USD"]
     assert events == [BalanceAlertSent.objects.get().key]
+    assert ledger_verify() == []  # the alerts moved no money

@@ -18,6 +18,7 @@ from billing.services.balance_alerts import (
 )
 from billing.services.contacts import billing_contact_add
 from billing.services.ledger import funds_debit
+from billing.services.verify import ledger_verify
 from credits_portal.events import event_published
 from tests.builders import account_of, grant, make_org
 
@@ -116,6 +117,7 @@ def test_low_balance_alerts_fire_once_per_episode_and_re_arm(funded, events):
     ]
     assert {s.key for s in sent} == {e[2] for e in events}
     assert sent[0].recipients == "ap@contoso.example"
+    assert ledger_verify() == []
 
 
 def test_a_debit_from_above_to_below_is_a_new_episode_even_without_the_credit_seen(funded):
