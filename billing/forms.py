@@ -4,10 +4,12 @@ import uuid
 
 from django import forms
 
+from billing.alert_models import RUNWAY_DAYS_MAX
 from billing.exceptions import BillingError
 from billing.models import CreditAccount, EnterpriseAgreement, LedgerEntry
 from billing.money import minor_digits
 from billing.services.agreements import agreements_choosable
+from billing.services.balance_alerts import MAX_LOW_BALANCE, alert_settings_clean
 from billing.services.purchases import clean_po_number, purchase_amount
 
 CARD = "card"
@@ -133,3 +135,53 @@ class AutoRechargeConfirmForm(AutoRechargeForm):
     the charge it showed (a form that skips that page carries none and is asked again)."""
 
     confirmation = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+class AlertsForm(forms.Form):
+    """Settings › Alerts: the low-balance thresholds (one amount a line) and the runway's days."""
+
+    low_balance = forms.CharField(
+        label="Low-balance thresholds",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 4, "inputmode": "decimal"}),
+    )
+    runway_days = forms.IntegerField(
+        label="Days of runway",
+        required=False,
+        min_value=1,
+        max_value=RUNWAY_DAYS_MAX,
+        help_text="Alert when the balance lasts fewer days than this at the recent pace of "
+        "spending (the funding planner's). Leave empty for no runway alert.",
+    )
+
+    def __init__(self, *args, account: CreditAccount, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
+        currency = str(account.currency)
+        self.fields["low_balance"].label = f"Low-balance thresholds ({currency})"
+        self.fields["low_balance"].help_text = (
+            f"One amount a line, at most {MAX_LOW_BALANCE}, e.g. 100 and 20: an alert when the "
+            "balance falls below each. Leave empty for none."
+        )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        lines = [line.strip() for line in data.get("low_balance", "").splitlines()]
+        try:
+            settings = alert_settings_clean(
+                account=self.account,
+                low_balance=[line for line in lines if line],
+                runway_days=data.get("runway_days"),
+            )
+        except BillingError as exc:
+            for field, messages in (
+                getattr(exc, "errors", None) or {exc.field: [exc.message]}
+            ).items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+            return data
+        data["low_balance"] = settings.low_balance
+        return data

@@ -17,6 +17,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from djmoney.models.fields import CurrencyField
 
+# Settings › Alerts live in their own module; imported here for the app registry.
+from billing.alert_models import AlertKind, BalanceAlert, BalanceAlertSent  # noqa: F401
 from credits_portal.models import Organisation
 
 AMOUNT = {"max_digits": 18, "decimal_places": 4}

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from billing.views import contacts, credits, invoices, methods, payments, statements, webhook
+from billing.views import (
+    alerts,
+    contacts,
+    credits,
+    invoices,
+    methods,
+    payments,
+    statements,
+    webhook,
+)
 
 app_name = "billing"
 urlpatterns = [
@@ -33,6 +42,7 @@ urlpatterns = [
     path("billing/invoices/<uuid:code>/", invoices.invoice_detail, name="invoice"),
     path("billing/invoices/<uuid:code>/pdf/", invoices.invoice_download, name="invoice_pdf"),
     path("billing/stripe/webhook/", webhook.stripe_webhook, name="stripe_webhook"),
+    path("settings/alerts/", alerts.alerts, name="alerts"),
     path("settings/billing-contacts/", contacts.contact_list, name="contact_list"),
     path("settings/billing-contacts/new/", contacts.contact_add, name="contact_add"),
     path(

@@ -75,6 +75,11 @@ app.conf.beat_schedule = {
         "task": "usage.tasks.resend_pool_alerts",
         "schedule": crontab(minute="*/5"),
     },
+    # After the hourly expiry: balances it lowered, and the runway at the current pace.
+    "check-balance-alerts": {
+        "task": "usage.tasks.check_balance_alerts",
+        "schedule": crontab(minute=10),
+    },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17, hour="*"),

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from billing.api import router as billing_api
+from billing.api_alerts import router as billing_alerts_api
 from billing.api_purchases import router as billing_purchases_api
 from credits_portal import views
 from credits_portal.api import api
@@ -47,6 +48,7 @@ auth_patterns = [
 handler404 = views.not_found
 
 api.add_router("", billing_api)
+api.add_router("", billing_alerts_api)
 api.add_router("", billing_purchases_api)
 api.add_router("", licensing_api)
 api.add_router("", usage_api)

@@ -8,6 +8,7 @@ class UsageConfig(AppConfig):
     def ready(self) -> None:
         from billing.services.verify import register_check
         from usage import panels  # noqa: F401  (the minute pools on Home and Communications Credits)
+        from usage.services import runway_alerts  # noqa: F401  (receives alerts_changed)
         from usage.services.aggregates import AGGREGATE_CHECKS
         from usage.services.holds import CHECKS
 

@@ -9,7 +9,7 @@ from billing.services.alerts import Alert
 from credits_portal.permissions import Capability, role_can
 from credits_portal.slots import register
 from usage.services.overage import overage_this_month
-from usage.services.planner import funding_plan
+from usage.services.planner import funding_plan, spend_pace
 from usage.services.pools import Pool, month_of, pools_this_month
 
 POOL_ALERT_SHARE = 0.8  # a pool this used (held minutes included) is worth an alert
@@ -34,6 +34,17 @@ def _planner(request: HttpRequest) -> dict | None:
     return {
         "template": "usage/_planner_panel.html",
         "context": {"plan": funding_plan(request.organisation)},
+    }
+
+
+def _runway(request: HttpRequest) -> dict | None:
+    """Settings › Alerts: the runway a runway alert is measured against."""
+    if not request.organisation.holds_credits:
+        return None
+    plan = funding_plan(request.organisation)
+    return {
+        "template": "usage/_runway_panel.html",
+        "context": {"plan": plan, "pace": spend_pace(plan.daily)},
     }
 
 
@@ -103,3 +114,4 @@ register("credits", _planner)
 register("home", _overage)
 register("home", _pools)
 register("alerts", _pool_alerts)
+register("runway", _runway)

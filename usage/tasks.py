@@ -5,6 +5,7 @@ from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
 from usage.services.pool_alerts import pool_alert_send, pool_alerts_resend
+from usage.services.runway_alerts import runway_alerts_refresh
 from usage.services.seats import seats_renew_due
 
 
@@ -52,3 +53,11 @@ def renew_seats() -> int:
     """Daily: every subscription not yet renewed this month is renewed and invoiced (once per
     subscription and month, so the runs after the first of the month find nothing to do)."""
     return seats_renew_due()
+
+
+@shared_task(time_limit=900, acks_late=True)
+def check_balance_alerts() -> int:
+    """Hourly: the low-balance and runway alerts of every account, with a fresh spend rate (a
+    debit checks them at once; this catches expiry and a changed pace). Safe to run twice: an
+    alert fires once per episode."""
+    return runway_alerts_refresh()

@@ -160,6 +160,7 @@ def lot_add(
             posting.post(Kind.USAGE, -settle, lot, "Earlier usage paid from this lot")
             posting.post(Kind.USAGE, settle, None, "Debt paid")
         posting.save()
+        credited.send(sender=CreditAccount, account=account)
         return lot
 
 
@@ -248,6 +249,9 @@ def funds_debit(
 # ledger only announces; the app wires what follows (billing.signals: a recharge when below the
 # trigger, an email on reaching zero), so the foundation imports nothing above it.
 debited = Signal()
+# Sent after a lot is added, inside its transaction and under the account's lock (the alerts
+# the balance is back above re-arm).
+credited = Signal()
 
 
 def _after_debit(account: CreditAccount, balance_before: Decimal) -> None:

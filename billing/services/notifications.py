@@ -23,6 +23,8 @@ KINDS = {
     "recharge_paused",
     "balance_zero",
     "funds_expiring",
+    "balance_low",
+    "runway_low",
 }
 
 

@@ -76,6 +76,7 @@ BODIES: dict[tuple[str, str], dict] = {
         "trigger_amount": "10",
         "recharge_amount": "50",
     },
+    ("PUT", "/api/v1/account/alerts"): {"low_balance": ["100.00", "20.00"], "runway_days": 7},
     ("POST", "/api/v1/account/purchases"): {
         "amount": "50",
         "method": "agreement",
@@ -277,6 +278,9 @@ NUL_CURSOR = base64.urlsafe_b64encode(b"\x00").decode()
             "display_name",
         ),
         ("PUT", "/api/v1/account/auto-recharge", {"enabled": "maybe"}, "enabled"),
+        ("PUT", "/api/v1/account/alerts", {"low_balance": ["\x00"]}, "low_balance.0"),
+        ("PUT", "/api/v1/account/alerts", {"low_balance": ["-1"]}, "low_balance"),
+        ("PUT", "/api/v1/account/alerts", {"runway_days": "7"}, "runway_days"),
         ("POST", "/api/v1/account/purchases", {"amount": 50, "method": "card"}, "amount"),
         ("POST", "/api/v1/subscriptions/PHONE_SYSTEM/seats", {"add": "2"}, "add"),
         ("POST", "/api/v1/subscriptions/PHONE_SYSTEM/seats", {"release": -1}, "release"),

@@ -54,6 +54,7 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "audit_log": (GLOBAL, None, False),
     "api_key_create": (GLOBAL, None, False),
     "api_key_revoke": (GLOBAL, "api_key", False),
+    "billing:alerts": (BILLING, None, False),
     "billing:contact_list": (BILLING, None, False),
     "billing:contact_add": (BILLING, None, False),
     "billing:contact_remove": (BILLING, "contact", False),

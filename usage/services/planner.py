@@ -45,6 +45,18 @@ def daily_spend(organisation: Organisation, now: datetime | None = None) -> dict
     return {days: spent[days] / days for days in WINDOWS}
 
 
+def spend_rates(organisation: Organisation, now: datetime | None = None) -> dict[int, Decimal]:
+    """`daily_spend` to the currency's minor unit, as the planner shows it and plans with it."""
+    step = quantum(str(organisation.currency))
+    return {days: spend.quantize(step) for days, spend in daily_spend(organisation, now).items()}
+
+
+def spend_pace(daily: dict[int, Decimal]) -> Decimal:
+    """The pace the planner plans with: the higher of the last 7 and 28 days' daily averages
+    (a recent surge counts at once; a quiet week does not hide a busy month)."""
+    return max(daily[7], daily[28])
+
+
 def _round_up(amount: Decimal, step: Decimal) -> Decimal:
     return (amount / step).to_integral_value(rounding=ROUND_UP) * step
 
@@ -53,11 +65,8 @@ def funding_plan(organisation: Organisation, now: datetime | None = None) -> Pla
     now = now or timezone.now()
     currency = str(organisation.currency)
     account = account_for(organisation)
-    daily = {
-        days: spend.quantize(quantum(currency))
-        for days, spend in daily_spend(organisation, now).items()
-    }
-    pace = max(daily[7], daily[28])
+    daily = spend_rates(organisation, now)
+    pace = spend_pace(daily)
     plan = Plan(currency, account.balance, daily, None)
     if pace > 0:
         plan.days_left = max(int(account.balance / pace), 0)
