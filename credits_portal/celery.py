@@ -28,6 +28,8 @@ app.conf.task_routes = {
     "usage.tasks.run_export": {"queue": QUEUE_EXPORTS},
     "billing.tasks.send_notification": {"queue": QUEUE_NOTIFICATIONS},
     "usage.tasks.send_pool_alert": {"queue": QUEUE_NOTIFICATIONS},
+    # Webhook deliveries, their sweep and the email when an endpoint is disabled.
+    "webhooks.tasks.*": {"queue": QUEUE_NOTIFICATIONS},
     # Batches that find who to email (notify_expiring_funds) and any later one named so.
     "*.notify_*": {"queue": QUEUE_NOTIFICATIONS},
 }
@@ -63,6 +65,11 @@ app.conf.beat_schedule = {
     "renew-seats": {
         "task": "usage.tasks.renew_seats",
         "schedule": crontab(minute=30, hour=1),
+    },
+    # Queues the webhook deliveries whose next attempt (back-off after a failure) is due.
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": 60.0,
     },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",
