@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from django.http import Http404, HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from credits_portal.api import admin_auth
 from credits_portal.api_input import Text
@@ -90,7 +90,7 @@ def webhook_create(request: HttpRequest, payload: WebhookIn):
         endpoint.url,
         after={"url": endpoint.url, "events": endpoint.events},
     )
-    return 201, {**_out(endpoint), "secret": secret}
+    return Status(201, {**_out(endpoint), "secret": secret})
 
 
 @router.delete("/webhooks/{webhook_id}", response={204: None})
@@ -111,4 +111,4 @@ def webhook_delete(request: HttpRequest, webhook_id: str):
         endpoint.url,
         before={"url": endpoint.url, "events": endpoint.events},
     )
-    return 204, None
+    return Status(204, None)

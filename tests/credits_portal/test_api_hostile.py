@@ -83,6 +83,10 @@ BODIES: dict[tuple[str, str], dict] = {
         "po": "PO-1",
     },
     ("POST", "/api/v1/subscriptions/{sku}/seats"): {"add": 1},
+    ("POST", "/api/v1/webhooks"): {
+        "url": "https://93.184.215.14/hooks",  # a public address: no DNS lookup in the walk
+        "events": ["balance.low", "invoice.issued"],
+    },
 }
 # Cursors that decode to hostile text, or to numbers beyond the columns they are compared with.
 CURSORS = [
@@ -99,7 +103,11 @@ CURSORS = [
         "x|y|z",
     ]
 ] + ["%FF%FE", "AA", "====", "A" * 1001]
-PATH_VALUES = {"upn": "ana@contoso.example", "sku": "PHONE_SYSTEM"}
+PATH_VALUES = {
+    "upn": "ana@contoso.example",
+    "sku": "PHONE_SYSTEM",
+    "webhook_id": "6f1d1c2e-3a55-4c0e-9b8e-5d1f3e7a9c41",
+}
 PLATFORM = {("POST", "/api/v1/calls/authorize"), ("POST", "/api/v1/usage/records")}
 
 
