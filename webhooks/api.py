@@ -13,9 +13,9 @@ from credits_portal.api import admin_auth
 from credits_portal.api_input import Text
 from credits_portal.audit import audit
 from credits_portal.events import TYPES
-from webhooks import services
 from webhooks.guard import MAX_URL_LENGTH
 from webhooks.models import WebhookEndpoint
+from webhooks.services import endpoints as services
 
 router = Router(tags=["webhooks"], auth=admin_auth)
 
@@ -94,7 +94,7 @@ def webhook_create(request: HttpRequest, payload: WebhookIn):
 
 
 @router.delete("/webhooks/{webhook_id}", response={204: None})
-def webhook_delete(request: HttpRequest, webhook_id: str):
+def webhook_delete(request: HttpRequest, webhook_id: Text(36)):
     """Remove an endpoint and its delivery log: 204; 404 for one this organisation does not
     have."""
     try:

@@ -2,7 +2,7 @@
 
 An event is stored once per (organisation, key), so an occurrence announced twice (a retried
 task) is one event with one id; each enabled endpoint subscribed to its type gets one delivery,
-retried with back-off for a day (`webhooks.delivery`). Nothing here is money: endpoints,
+retried with back-off for a day (`webhooks.services.delivery`). Nothing here is money: endpoints,
 events and deliveries may be deleted.
 """
 

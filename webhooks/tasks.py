@@ -4,7 +4,7 @@ more after a worker dies)."""
 
 from celery import shared_task
 
-from webhooks.delivery import deliveries_sweep, delivery_attempt, endpoint_disabled_notify
+from webhooks.services.delivery import deliveries_sweep, delivery_attempt, endpoint_disabled_notify
 
 # An attempt is at most a lookup, a connect and an answer, each within WEBHOOKS_TIMEOUT (20 s
 # at most) per address: well inside this, and inside the delivery's lease (delivery.LEASE).

@@ -12,11 +12,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from credits_portal.audit import audit
 from credits_portal.permissions import Capability
 from credits_portal.tenancy import require_capability
-from webhooks import services
-from webhooks.delivery import MAX_ATTEMPTS
 from webhooks.exceptions import WebhookError
 from webhooks.forms import EVENT_HELP, WebhookForm
 from webhooks.models import WebhookEndpoint
+from webhooks.services import endpoints as services
+from webhooks.services.delivery import MAX_ATTEMPTS
 
 LOG_PAGE = 50
 

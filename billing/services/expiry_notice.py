@@ -48,7 +48,7 @@ def expiring_funds_notify() -> int:
                 data={
                     "amount": amount_text(total, currency),
                     "currency": currency,
-                    "first_expiry": first.isoformat(),
+                    "first_expires_at": first.isoformat(),
                     "lots": len(lots),
                 },
             )

@@ -41,7 +41,7 @@ def _subscription_path(organisation) -> str:
 
 
 def _webhook_path(organisation) -> str:
-    from webhooks.services import endpoint_create
+    from webhooks.services.endpoints import endpoint_create
 
     endpoint, _secret = endpoint_create(
         organisation=organisation, url="https://93.184.215.14/hooks", events=["balance.zero"]

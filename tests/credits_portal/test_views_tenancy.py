@@ -26,7 +26,7 @@ from tests.builders import account_of
 from usage.models import ExportJob, UsageRecord
 from usage.services.aggregates import aggregates_add
 from webhooks.models import WebhookEndpoint
-from webhooks.services import endpoint_create
+from webhooks.services.endpoints import endpoint_create
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.test import Client
 from credits_portal.models import AuditEvent
 from tests.builders import make_api_key
 from webhooks.models import WebhookEndpoint
-from webhooks.services import MAX_ENDPOINTS, endpoint_create
+from webhooks.services.endpoints import MAX_ENDPOINTS, endpoint_create
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ import pytest
 from webhooks.exceptions import WebhookError
 from webhooks.guard import address_problem
 from webhooks.models import WebhookDelivery, WebhookEndpoint
-from webhooks.services import endpoint_create, event_record
+from webhooks.services.endpoints import endpoint_create
+from webhooks.services.events import event_record
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,10 @@ from billing.services.contacts import billing_contact_add
 from credits_portal.events import publish
 from credits_portal.permissions import Role
 from tests.builders import make_member
-from webhooks.delivery import MAX_ATTEMPTS, attempt_offsets, deliveries_sweep, retry_delay
 from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from webhooks.services import endpoint_create, endpoint_send_test_event, event_record
+from webhooks.services.delivery import MAX_ATTEMPTS, attempt_offsets, deliveries_sweep, retry_delay
+from webhooks.services.endpoints import endpoint_create, endpoint_send_test_event
+from webhooks.services.events import event_record
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from credits_portal.permissions import Role
 from webhooks.models import WebhookDelivery, WebhookEndpoint
-from webhooks.services import endpoint_create
+from webhooks.services.endpoints import endpoint_create
 
 pytestmark = pytest.mark.django_db
 

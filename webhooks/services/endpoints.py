@@ -1,28 +1,21 @@
-"""Webhook endpoints (what an admin saves) and events (what services announce).
-
-`endpoint_create` is the one door for the Settings › Webhooks page and `POST /api/v1/webhooks`:
-it checks the URL (`guard`) and the event types together and returns the secret once.
-`event_record` receives `credits_portal.events.event_published`: one event per (organisation,
-key), one delivery per enabled endpoint subscribed to its type, each queued after the commit.
-"""
+"""Webhook endpoints: what an admin saves on Settings › Webhooks or with `POST /api/v1/webhooks`
+(one door for both: `endpoint_create` checks the URL (`guard`) and the event types together and
+returns the secret once), removes, enables again, and sends a test event to."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from credits_portal.celery import enqueue_on_commit
 from credits_portal.events import TYPES
 from credits_portal.models import Organisation, User
 from webhooks.exceptions import WebhookError
 from webhooks.guard import Refused, url_check
 from webhooks.models import TEST_TYPE, WebhookDelivery, WebhookEndpoint, WebhookEvent
-
-log = logging.getLogger(__name__)
+from webhooks.services.events import deliveries_queue
 
 MAX_ENDPOINTS = 20  # per organisation: each event is one request per endpoint
 SECRET_PREFIX = "whsec_"
@@ -101,46 +94,6 @@ def endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     return endpoint
 
 
-def _queue(deliveries: list[WebhookDelivery]) -> None:
-    from webhooks import tasks
-
-    for delivery in deliveries:
-        enqueue_on_commit(tasks.deliver_webhook, delivery.pk)
-
-
-def event_record(*, organisation_id: int, type: str, key: str, data: dict) -> WebhookEvent | None:
-    """The event, once per (organisation, key), and a delivery to each enabled endpoint that
-    wants its type, queued after the commit. None when the key was recorded already (nothing
-    more is queued) or the organisation is gone."""
-    if type not in TYPES:
-        raise ValueError(f"unknown event type {type!r}")
-    endpoints = list(
-        WebhookEndpoint.objects.filter(
-            organisation_id=organisation_id,
-            status=WebhookEndpoint.Status.ENABLED,
-            events__contains=[type],
-        )
-    )
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                organisation_id=organisation_id, type=type, key=key, data=data, created_at=now
-            )
-            deliveries = WebhookDelivery.objects.bulk_create(
-                WebhookDelivery(
-                    endpoint=e, event=event, next_attempt_at=now, queued_at=now, created_at=now
-                )
-                for e in endpoints
-            )
-            _queue(deliveries)
-    except IntegrityError:
-        # The key was announced before (a retried task): the first announcement's event stands.
-        # (Or the organisation was deleted meanwhile; either way there is nothing to send.)
-        return None
-    return event
-
-
 def endpoint_send_test_event(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """A `webhook.test` event to this endpoint alone, delivered and logged as any other."""
     if not endpoint.enabled:
@@ -157,5 +110,5 @@ def endpoint_send_test_event(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         delivery = WebhookDelivery.objects.create(
             endpoint=endpoint, event=event, next_attempt_at=now, queued_at=now, created_at=now
         )
-        _queue([delivery])
+        deliveries_queue([delivery])
     return delivery
