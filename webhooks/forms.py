@@ -1,7 +1,7 @@
 from django import forms
 
 from credits_portal.events import TYPES
-from webhooks.guard import MAX_URL_LENGTH
+from webhooks.guard import MAX_URL_LENGTH, Refused, url_parse
 
 # What each event means, for the form's checkboxes (API.md names the types).
 EVENT_HELP = {
@@ -30,3 +30,13 @@ class WebhookForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one event."},
     )
+
+    def clean_url(self) -> str:
+        # The URL's form here, beside the other fields' errors; its addresses are checked by the
+        # service (endpoint_create), which asks DNS.
+        url = self.cleaned_data["url"]
+        try:
+            url_parse(url)
+        except Refused as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return url
