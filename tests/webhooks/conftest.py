@@ -13,3 +13,12 @@ def receiver(settings):
     running = Receiver().start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def tls_receiver(settings):
+    """The receiver over TLS, as https://localhost:<port>/ with a self-signed certificate."""
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    running = Receiver(tls=True).start()
+    yield running
+    running.stop()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass
@@ -30,8 +32,15 @@ class Received:
         )
 
 
+CERT_DIR = Path(__file__).resolve().parent
+# A self-signed certificate for the name localhost (valid until 2126), for the TLS receiver.
+CERT_FILE = CERT_DIR / "localhost-cert.pem"
+KEY_FILE = CERT_DIR / "localhost-key.pem"
+
+
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
+        self.tls = tls
         self.received: list[Received] = []
         # Each request takes the next answer: an int status, or ("sleep", seconds) then 200.
         self.script: list[int | tuple[str, float]] = []
@@ -59,11 +68,18 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(CERT_FILE, KEY_FILE)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/credits"
+        port = self.server.server_address[1]
+        if self.tls:
+            return f"https://localhost:{port}/hooks/credits"  # the certificate's name
+        return f"http://127.0.0.1:{port}/hooks/credits"
 
     def start(self) -> Receiver:
         self.thread.start()

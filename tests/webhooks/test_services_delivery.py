@@ -315,3 +315,26 @@ def test_a_delivery_held_by_another_worker_is_left_alone(org, receiver, run_afte
     assert _sweep_at(run_after_commit, due + timedelta(minutes=3)) == 1
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and delivery.attempts == 2
+
+
+def test_https_checks_the_certificate_against_the_name(org, tls_receiver, run_after_commit):
+    """The connection goes to the address that was checked, yet TLS verifies the URL's name:
+    an untrusted (self-signed) certificate fails the attempt."""
+    _endpoint(org, tls_receiver.url)
+    _announce(run_after_commit, org)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending" and delivery.response_code is None
+    assert delivery.error.startswith("TLS failed") and "certificate" in delivery.error
+    assert tls_receiver.received == []
+
+
+def test_https_to_a_trusted_certificate_delivers(org, tls_receiver, run_after_commit, monkeypatch):
+    from tests.webhooks.receiver import CERT_FILE
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(CERT_FILE))  # trust the receiver's certificate
+    _unused, secret = _endpoint(org, tls_receiver.url)
+    _announce(run_after_commit, org)
+    [got] = tls_receiver.received
+    assert got.signature_valid(secret)
+    assert got.headers["Host"] == tls_receiver.url.split("/")[2]
+    assert WebhookDelivery.objects.get().status == "succeeded"
