@@ -7,6 +7,7 @@ COPY credits_portal credits_portal
 COPY billing billing
 COPY licensing licensing
 COPY usage usage
+COPY webhooks webhooks
 RUN pip install --no-cache-dir .
 COPY . .
 # collectstatic needs settings to load; these throwaway values are not used at run time.

@@ -79,3 +79,8 @@ def format_money(amount: Decimal, currency: str) -> str:
     """`1,234.50 USD`: unambiguous in every locale the portal is read in."""
     digits = minor_digits(currency)
     return f"{amount.quantize(quantum(currency)):,.{digits}f} {currency}"
+
+
+def amount_text(amount: Decimal, currency: str) -> str:
+    """`1234.50`: the amount at its currency's precision, as the API and webhooks write it."""
+    return str(amount.quantize(quantum(currency)))

@@ -30,6 +30,8 @@ app.conf.task_routes = {
     "billing.tasks.resend_notifications": {"queue": QUEUE_NOTIFICATIONS},
     "usage.tasks.resend_pool_alerts": {"queue": QUEUE_NOTIFICATIONS},
     "usage.tasks.send_pool_alert": {"queue": QUEUE_NOTIFICATIONS},
+    # Webhook deliveries, their sweep and the email when an endpoint is disabled.
+    "webhooks.tasks.*": {"queue": QUEUE_NOTIFICATIONS},
     # Batches that find who to email (notify_expiring_funds) and any later one named so.
     "*.notify_*": {"queue": QUEUE_NOTIFICATIONS},
 }
@@ -79,6 +81,11 @@ app.conf.beat_schedule = {
     "check-balance-alerts": {
         "task": "usage.tasks.check_balance_alerts",
         "schedule": crontab(minute=10),
+    },
+    # Queues the webhook deliveries whose next attempt (back-off after a failure) is due.
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": 60.0,
     },
     "purge-idempotency-keys": {
         "task": "credits_portal.tasks.purge_idempotency_keys",

@@ -24,6 +24,7 @@ class Capability(models.TextChoices):
     REPORTS_VIEW = "reports_view", "Read the PSTN and SMS usage report"
     API_KEYS_MANAGE = "api_keys_manage", "Create and revoke API keys"
     AUDIT_VIEW = "audit_view", "Read the audit log"
+    WEBHOOKS_MANAGE = "webhooks_manage", "Add and remove webhook endpoints, read their deliveries"
 
 
 C = Capability

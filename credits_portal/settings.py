@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "billing",
     "licensing",
     "usage",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -328,3 +329,12 @@ if USAGE_MAX_AGE_DAYS < 1 or USAGE_MAX_FUTURE_SECONDS < 0:
 # Exports larger than this many rows are written by a worker, with progress and a download link.
 EXPORT_SYNC_LIMIT = env_int("EXPORT_SYNC_LIMIT", 20_000)
 EXPORTS_DIR = Path(env_str("EXPORTS_DIR", str(BASE_DIR / ".data" / "exports")))
+
+# --- Webhooks --------------------------------------------------------------------------------
+# Deliveries to loopback, private and link-local addresses are refused (server-side request
+# forgery) unless this is set: a receiver on the portal's own network, or the tests'.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+# Seconds to connect, and then to wait for the answer, per delivery attempt.
+WEBHOOKS_TIMEOUT = env_float("WEBHOOKS_TIMEOUT", 5)
+if not 0 < WEBHOOKS_TIMEOUT <= 20:
+    raise ImproperlyConfigured("WEBHOOKS_TIMEOUT must be more than 0 and at most 20 seconds")

@@ -11,6 +11,7 @@ from credits_portal.forms import LoginForm
 from licensing.api import router as licensing_api
 from usage.api import router as usage_api
 from usage.api_seats import router as usage_seats_api
+from webhooks.api import router as webhooks_api
 
 auth_patterns = [
     path(
@@ -53,6 +54,7 @@ api.add_router("", billing_purchases_api)
 api.add_router("", licensing_api)
 api.add_router("", usage_api)
 api.add_router("", usage_seats_api)
+api.add_router("", webhooks_api)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -64,6 +66,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("licensing.urls")),
     path("", include("usage.urls")),
+    path("", include("webhooks.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

@@ -1,9 +1,11 @@
 """Imports run one way (DESIGN.md, "Apps and what each owns"), read from the source with `ast`.
 
-Every `.py` under `billing/`, `licensing/`, `usage/` and `credits_portal/` is parsed, and every
-import in it counts, including the lazy ones inside functions. The rules:
+Every `.py` under `billing/`, `licensing/`, `usage/`, `credits_portal/` and `webhooks/` is parsed,
+and every import in it counts, including the lazy ones inside functions. The rules:
 
 - `billing` and `licensing` never import `usage`, and never import each other.
+- Nothing imports `webhooks` but `credits_portal/urls.py` (its API router): it receives
+  `credits_portal.events.event_published` and may import every app.
 - `credits_portal` imports an app only in `credits_portal/urls.py` (the API routers) and
   `credits_portal/celery.py` (the beat schedule). Installed apps, admin and tasks are named by
   dotted strings (settings, `autodiscover_tasks`), which are not imports.
@@ -21,7 +23,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("billing", "licensing", "usage", "credits_portal")
+APPS = ("billing", "licensing", "usage", "credits_portal", "webhooks")
 # What credits_portal may import from the apps, and where.
 PORTAL_MAY_IMPORT_APPS = {"credits_portal.urls", "credits_portal.celery"}
 LEDGER = "billing.services.ledger"
@@ -108,6 +110,18 @@ def test_credits_portal_imports_apps_only_in_urls_and_celery():
         if _app(source) == "credits_portal" and source not in PORTAL_MAY_IMPORT_APPS
         for target in sorted(targets)
         if _app(target) != "credits_portal"
+    ]
+    assert wrong == []
+
+
+def test_only_the_api_routes_import_webhooks():
+    # The webhooks app receives events (credits_portal.events); no app calls it.
+    wrong = [
+        f"{source} imports {target}"
+        for source, targets in _graph().items()
+        if _app(source) != "webhooks" and source not in PORTAL_MAY_IMPORT_APPS
+        for target in sorted(targets)
+        if _app(target) == "webhooks"
     ]
     assert wrong == []
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0009_seat_invoices'),
+        ('billing', '0010_balance_alerts'),
     ]
 
     operations = [

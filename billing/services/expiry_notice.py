@@ -6,9 +6,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import CreditAccount, FundLot
-from billing.money import format_money
+from billing.money import amount_text, format_money
 from billing.selectors import EXPIRING_SOON
 from billing.services.notifications import notify_later
+from credits_portal.events import publish
 
 
 def expiring_funds_notify() -> int:
@@ -38,6 +39,18 @@ def expiring_funds_notify() -> int:
                 amount=format_money(total, currency),
                 first_expiry=f"{first:%Y-%m-%d}",
                 lots=str(len(lots)),
+            )
+            publish(
+                organisation_id=account.organisation_id,
+                type="funds.expiring",
+                # Each lot is announced once (marked above): its first lot names the notice.
+                key=f"funds.expiring:{min(lot.pk for lot in lots)}",
+                data={
+                    "amount": amount_text(total, currency),
+                    "currency": currency,
+                    "first_expires_at": first.isoformat(),
+                    "lots": len(lots),
+                },
             )
             notified += 1
     return notified

@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from billing.exceptions import BillingError
 from billing.models import CreditAccount, EnterpriseAgreement, Invoice, InvoiceLine
+from billing.money import amount_text
 from billing.services.ledger import lock_account
+from credits_portal.events import publish
 
 
 def seller_details() -> dict[str, str]:
@@ -81,6 +83,22 @@ def invoice_issue(
     )
     InvoiceLine.objects.create(
         invoice=invoice, description=description, quantity=1, unit_amount=total, amount=total
+    )
+    currency = str(account.currency)
+    publish(
+        organisation_id=account.organisation_id,
+        type="invoice.issued",
+        key=f"invoice.issued:{invoice.code}",
+        data={
+            "invoice": invoice.display_number,
+            "id": str(invoice.code),
+            "kind": kind,
+            "total": amount_text(total, currency),
+            "currency": currency,
+            "status": invoice.status,
+            "issued_at": issued_at.isoformat(),
+            "due_at": invoice.due_date.isoformat() if invoice.due_date else None,
+        },
     )
     return invoice
 

@@ -30,11 +30,12 @@ from billing.models import (
     Payment,
     RechargeAttempt,
 )
-from billing.money import format_money, to_minor_units
+from billing.money import amount_text, format_money, to_minor_units
 from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account, lot_add
 from billing.services.notifications import notify_later, site_url
 from billing.services.purchases import CREDITS_LINE
+from credits_portal.events import publish
 
 log = logging.getLogger(__name__)
 Row = Payment | RechargeAttempt
@@ -239,4 +240,16 @@ def _mark_succeeded(row: Row, account: CreditAccount, lot: FundLot) -> None:
         invoice=invoice.display_number if invoice else "",
         invoice_url=site_url("billing:invoice", code=invoice.code) if invoice else "",
         note=row.note,
+    )
+    publish(
+        organisation_id=account.organisation_id,
+        type="recharge.succeeded",
+        key=f"recharge.succeeded:{row.code}",
+        data={
+            "recharge": str(row.code),
+            "amount": amount_text(row.amount, currency),
+            "currency": currency,
+            "balance": amount_text(account.balance, currency),
+            "invoice": invoice.display_number if invoice else None,
+        },
     )

@@ -27,13 +27,14 @@ from billing import gateway
 from billing.exceptions import AgreementNotRegistered, CreditLimitExceeded
 from billing.gateway import GatewayPayment, PaymentStatus
 from billing.models import Card, CreditAccount, Invoice, RechargeAttempt
-from billing.money import format_money, to_minor_units
+from billing.money import amount_text, format_money, to_minor_units
 from billing.services import payments
 from billing.services.agreements import agreement_invoice_issue
 from billing.services.cards import card_current, customer_ensure
 from billing.services.ledger import lock_account
 from billing.services.notifications import notify_later
 from credits_portal.celery import enqueue_on_commit
+from credits_portal.events import publish
 
 log = logging.getLogger(__name__)
 Status = RechargeAttempt.Status
@@ -416,12 +417,31 @@ def _fail(
             code=code,
             retry=("" if suspend else f"{account.recharge_retry_after:%Y-%m-%d %H:%M} UTC"),
         )
+        publish(
+            organisation_id=account.organisation_id,
+            type="recharge.failed",
+            key=f"recharge.failed:{locked.code}",
+            data={
+                "recharge": str(locked.code),
+                "amount": amount_text(locked.amount, currency),
+                "currency": currency,
+                "code": code,
+                "reason": message,
+                "retry_at": None if suspend else account.recharge_retry_after.isoformat(),
+            },
+        )
         if suspend:
             notify_later(
                 account=account,
                 kind="recharge_suspended",
                 reason=account.recharge_suspended_reason,
                 code=code,
+            )
+            publish(
+                organisation_id=account.organisation_id,
+                type="auto_recharge.suspended",
+                key=f"auto_recharge.suspended:{locked.code}",
+                data={"reason": account.recharge_suspended_reason, "code": code},
             )
     return locked
 

@@ -84,6 +84,10 @@ BODIES: dict[tuple[str, str], dict] = {
         "po": "PO-1",
     },
     ("POST", "/api/v1/subscriptions/{sku}/seats"): {"add": 1},
+    ("POST", "/api/v1/webhooks"): {
+        "url": "http://127.0.0.1:9/hooks",  # WEBHOOKS_ALLOW_PRIVATE below: deliveries stay here
+        "events": ["balance.low", "invoice.issued"],
+    },
 }
 # Cursors that decode to hostile text, or to numbers beyond the columns they are compared with.
 CURSORS = [
@@ -100,7 +104,11 @@ CURSORS = [
         "x|y|z",
     ]
 ] + ["%FF%FE", "AA", "====", "A" * 1001]
-PATH_VALUES = {"upn": "ana@contoso.example", "sku": "PHONE_SYSTEM"}
+PATH_VALUES = {
+    "upn": "ana@contoso.example",
+    "sku": "PHONE_SYSTEM",
+    "webhook_id": "6f1d1c2e-3a55-4c0e-9b8e-5d1f3e7a9c41",
+}
 PLATFORM = {("POST", "/api/v1/calls/authorize"), ("POST", "/api/v1/usage/records")}
 
 
@@ -143,6 +151,13 @@ def replaced(value: Any, where: tuple, new: Any) -> Any:
 def _in_november_2026():
     with time_machine.travel(datetime(2026, 11, 20, 12, 0, tzinfo=UTC), tick=True):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_stay_local(settings):
+    # The walk adds webhook endpoints and then issues invoices: their deliveries go to a closed
+    # port on this machine (refused at once), never out to the internet.
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
 
 
 @pytest.fixture

@@ -40,9 +40,19 @@ def _subscription_path(organisation) -> str:
     return "/api/v1/subscriptions/AUDIO_CONF/seats"
 
 
+def _webhook_path(organisation) -> str:
+    from webhooks.services.endpoints import endpoint_create
+
+    endpoint, _secret = endpoint_create(
+        organisation=organisation, url="https://93.184.215.14/hooks", events=["balance.zero"]
+    )
+    return f"/api/v1/webhooks/{endpoint.code}"
+
+
 OBJECT_PATHS: dict[str, Callable] = {
     "/api/v1/users/{upn}/licenses": _directory_user_path,
     "/api/v1/subscriptions/{sku}/seats": _subscription_path,
+    "/api/v1/webhooks/{webhook_id}": _webhook_path,
 }
 
 

@@ -25,6 +25,8 @@ from licensing.models import CsvUpload, DirectoryUser
 from tests.builders import account_of
 from usage.models import ExportJob, UsageRecord
 from usage.services.aggregates import aggregates_add
+from webhooks.models import WebhookEndpoint
+from webhooks.services.endpoints import endpoint_create
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,12 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "licensing:users_import_preview": (LICENSE, "users_upload", False),
     "licensing:licenses_import": (LICENSE, None, False),
     "licensing:licenses_import_preview": (LICENSE, "licenses_upload", False),
+    "webhooks:list": (GLOBAL, None, False),
+    "webhooks:create": (GLOBAL, None, False),
+    "webhooks:endpoint": (GLOBAL, "webhook", False),
+    "webhooks:test": (GLOBAL, "webhook", True),
+    "webhooks:enable": (GLOBAL, "webhook", True),
+    "webhooks:delete": (GLOBAL, "webhook", False),
 }
 OBJECT_PAGES = sorted(name for name, (_roles, key, _post) in PAGES.items() if key)
 
@@ -169,7 +177,11 @@ def _objects(organisation) -> dict[str, str]:
         kind="call",
         format="csv",
     )
+    webhook, _secret = endpoint_create(
+        organisation=organisation, url="https://93.184.215.14/hooks", events=["balance.zero"]
+    )
     return {
+        "webhook": str(webhook.code),
         "export_job": str(job.code),
         "usage_record": record.record_id,
         "directory_user": str(person.code),
@@ -252,3 +264,5 @@ def test_another_organisations_objects_answer_404(name, client_as, org, other_or
     theirs = DirectoryUser.objects.get(organisation=other_org)
     assert not theirs.assignments.exists()
     assert (theirs.display_name, theirs.usage_location.code) == ("Ana", "US")
+    webhook = WebhookEndpoint.objects.get(organisation=other_org)
+    assert webhook.enabled and not webhook.deliveries.exists()

@@ -23,6 +23,7 @@ from django_countries import countries
 from billing.services.ledger import account_for
 from billing.services.notifications import RESEND_AFTER, RESEND_LIMIT, recipients, site_url
 from credits_portal.celery import enqueue_on_commit
+from credits_portal.events import publish
 from credits_portal.models import Organisation
 from usage.models import PoolAlert, PoolUsage
 from usage.services.pools import month_of
@@ -87,9 +88,34 @@ def pool_alerts_check(
                 )
                 if row := cursor.fetchone():
                     made.append(row[0])
+                    _publish(organisation, row[0], month, category, country, threshold, pool)
     for alert_id in made:
         enqueue_on_commit(tasks.send_pool_alert, alert_id)
     return made
+
+
+def _publish(
+    organisation: Organisation,
+    alert_id: int,
+    month: date,
+    category: str,
+    country: str,
+    threshold: int,
+    pool: _Counted,
+) -> None:
+    publish(
+        organisation_id=organisation.pk,
+        type="pool.threshold",
+        key=f"pool.threshold:{alert_id}",
+        data={
+            "month": f"{month:%Y-%m}",
+            "category": category,
+            "country": country or None,
+            "threshold": threshold,
+            "used": pool.used,
+            "size": pool.size,
+        },
+    )
 
 
 def pool_label(category: str, country: str) -> str:

@@ -1,0 +1,1 @@
+"""The webhooks' services: endpoints, events and their delivery."""
