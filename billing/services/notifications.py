@@ -19,6 +19,8 @@ KINDS = {
     "recharge_paused",
     "balance_zero",
     "funds_expiring",
+    "spend_cap_warning",
+    "spend_cap_reached",
 }
 
 
