@@ -270,3 +270,21 @@ def test_fifty_concurrent_authorizations_never_pass_a_cap(rated, ana, bo):
     refused = RefusedCall.objects.filter(reason="cap_reached")
     assert sum(r.count for r in refused) == 50 - len(allowed)
     assert ledger_verify() == []
+
+
+def test_a_cap_reached_refusal_shows_in_the_refused_calls_report(client_as, rated, ana):
+    from django.urls import reverse
+
+    from credits_portal.permissions import Role
+
+    caps(ana, daily="0.00")
+    assert authorize(rated).reason == "cap_reached"
+    assert authorize(rated).reason == "cap_reached"
+    page = client_as(Role.GLOBAL).get(reverse("usage:refused_calls"), {"reason": "cap_reached"})
+    assert page.status_code == 200
+    ((row, action),) = page.context["rows"]
+    assert (row.upn, row.reason, row.count) == (ANA, "cap_reached", 2)
+    assert action.url == reverse("licensing:user", args=[ana.code])
+    assert (
+        "A spend cap is reached" in page.content.decode() or "cap_reached" in page.content.decode()
+    )
