@@ -83,6 +83,7 @@ BODIES: dict[tuple[str, str], dict] = {
         "po": "PO-1",
     },
     ("POST", "/api/v1/subscriptions/{sku}/seats"): {"add": 1},
+    ("PUT", "/api/v1/users/{upn}/caps"): {"daily": "20.00", "monthly": None},
 }
 # Cursors that decode to hostile text, or to numbers beyond the columns they are compared with.
 CURSORS = [
