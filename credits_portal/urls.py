@@ -10,6 +10,7 @@ from credits_portal.api import api
 from credits_portal.forms import LoginForm
 from licensing.api import router as licensing_api
 from usage.api import router as usage_api
+from usage.api_caps import router as usage_caps_api
 from usage.api_seats import router as usage_seats_api
 from webhooks.api import router as webhooks_api
 
@@ -55,6 +56,7 @@ api.add_router("", licensing_api)
 api.add_router("", usage_api)
 api.add_router("", usage_seats_api)
 api.add_router("", webhooks_api)
+api.add_router("", usage_caps_api)
 
 urlpatterns = [
     path("", views.home, name="home"),

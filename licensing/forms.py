@@ -4,6 +4,7 @@ from django import forms
 from django_countries import countries
 
 from credits_portal.models import Organisation
+from licensing.caps import clean_caps
 from licensing.exceptions import LicensingError
 from licensing.models import DirectoryUser, Product
 from licensing.validation import MAX_CSV_BYTES, clean_user
@@ -84,3 +85,54 @@ class UserDetailsForm(forms.Form):
                 for problem in problems:
                     self.add_error(name if name in self.fields else None, problem)
         return data
+
+
+class _CapsForm(forms.Form):
+    """Amounts checked by `licensing.caps.clean_caps`, as the API and the CSV are."""
+
+    def __init__(self, *args, currency: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        for field in self.fields.values():
+            field.label = f"{field.label} ({currency})"
+
+    def clean(self):
+        data = super().clean()
+        values = {name: data.get(name) or "" for name in self.fields if name not in self.errors}
+        try:
+            self.caps = clean_caps(values, self.currency)
+        except LicensingError as exc:
+            for name, problems in (exc.errors or {}).items():
+                for problem in problems:
+                    self.add_error(name, problem)
+        return data
+
+
+def _cap_field(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        max_length=30,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+class UserCapsForm(_CapsForm):
+    """Users › a user › Spend caps: empty fields fall back to the organisation's defaults."""
+
+    daily = _cap_field("Daily cap", "What their calls may cost per UTC day; empty: the default.")
+    monthly = _cap_field(
+        "Monthly cap", "What their calls may cost per calendar month; empty: the default."
+    )
+
+
+class CapDefaultsForm(_CapsForm):
+    """Users › Spend caps: the defaults of every user and the organisation's daily cap."""
+
+    user_daily = _cap_field("Default daily cap of a user", "Empty: no daily cap by default.")
+    user_monthly = _cap_field("Default monthly cap of a user", "Empty: no monthly cap by default.")
+    organisation_daily = _cap_field(
+        "Daily cap of the whole organisation",
+        "All calls together, per UTC day: a circuit breaker against a runaway dialler.",
+    )

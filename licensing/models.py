@@ -264,6 +264,7 @@ class CsvUpload(models.Model):
     class Kind(models.TextChoices):
         USERS = "users", "Directory users"
         LICENSES = "licenses", "License assignments"
+        CAPS = "caps", "Spend caps"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
@@ -276,3 +277,52 @@ class CsvUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} upload {self.filename}"
+
+
+CAP_AMOUNT = {"max_digits": 18, "decimal_places": 4, "null": True, "blank": True}
+
+
+class SpendCap(models.Model):
+    """A directory user's own spend caps, in the organisation's currency: what their calls may
+    cost per UTC day and per calendar month (UTC). Empty: the organisation's default applies.
+    Authorization (usage) enforces them; licensing only keeps them, edited on the user's page."""
+
+    user = models.OneToOneField(DirectoryUser, on_delete=models.CASCADE, related_name="spend_cap")
+    daily = models.DecimalField(**CAP_AMOUNT)
+    monthly = models.DecimalField(**CAP_AMOUNT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(daily__gte=0), name="spend_cap_daily_not_negative"),
+            models.CheckConstraint(
+                condition=Q(monthly__gte=0), name="spend_cap_monthly_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Spend caps of {self.user.upn}: {self.daily} a day, {self.monthly} a month"
+
+
+class SpendCapDefaults(models.Model):
+    """The organisation's caps: the default of every user without their own, and a cap on what
+    all its calls together may cost per UTC day (a circuit breaker against a runaway dialler)."""
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="+")
+    user_daily = models.DecimalField(**CAP_AMOUNT)
+    user_monthly = models.DecimalField(**CAP_AMOUNT)
+    organisation_daily = models.DecimalField(**CAP_AMOUNT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user_daily__gte=0)
+                & Q(user_monthly__gte=0)
+                & Q(organisation_daily__gte=0),
+                name="spend_cap_defaults_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Spend cap defaults of {self.organisation}"

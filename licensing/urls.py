@@ -1,6 +1,6 @@
 from django.urls import path
 
-from licensing import views
+from licensing import views, views_caps
 
 app_name = "licensing"
 urlpatterns = [
@@ -21,6 +21,14 @@ urlpatterns = [
         views.licenses_import_preview,
         name="licenses_import_preview",
     ),
+    path("users/caps/", views_caps.caps, name="caps"),
+    path("users/caps/import/", views_caps.caps_import, name="caps_import"),
+    path(
+        "users/caps/import/<uuid:code>/",
+        views_caps.caps_import_preview,
+        name="caps_import_preview",
+    ),
     path("users/<uuid:code>/", views.user_detail, name="user"),
+    path("users/<uuid:code>/caps/", views_caps.user_caps_edit, name="user_caps"),
     path("users/<uuid:code>/edit/", views.user_edit, name="user_edit"),
 ]

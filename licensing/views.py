@@ -16,9 +16,16 @@ from credits_portal.audit import audit
 from credits_portal.permissions import Capability, role_can
 from credits_portal.tenancy import require_capability
 from credits_portal.validation import MAX_QUERY_VALUE, text_problem
+from licensing.caps import cap_str, caps_defaults, caps_text, user_caps
 from licensing.exceptions import AssignmentRefused, LicensingError
 from licensing.filters import DirectoryUserFilter
-from licensing.forms import BulkLicenseForm, CsvUploadForm, MatchingBulkForm, UserDetailsForm
+from licensing.forms import (
+    BulkLicenseForm,
+    CsvUploadForm,
+    MatchingBulkForm,
+    UserCapsForm,
+    UserDetailsForm,
+)
 from licensing.models import (
     Assignment,
     AssignmentEvent,
@@ -432,8 +439,25 @@ def _user_page(
             ],
             "events": AssignmentEvent.objects.filter(user=user).select_related("product")[:50],
             "can_assign": role_can(request.membership.role, Capability.LICENSES_MANAGE),
+            **_caps_context(request, user),
         },
     )
+
+
+def _caps_context(request: HttpRequest, user: DirectoryUser) -> dict:
+    """The user's spend caps section: their own caps, the defaults, the form."""
+    currency = str(request.organisation.currency)
+    own = user_caps(user)
+    defaults = caps_text(caps_defaults(request.organisation))
+    rows = [
+        (label, cap_str(getattr(own, name), currency), defaults[f"user_{name}"])
+        for label, name in (("Daily", "daily"), ("Monthly", "monthly"))
+    ]
+    initial = {name: cap_str(getattr(own, name), currency) or "" for name in ("daily", "monthly")}
+    return {
+        "cap_rows": rows,
+        "caps_form": UserCapsForm(currency=currency, initial=initial),
+    }
 
 
 def _upload(request: HttpRequest, kind: str, template: str) -> HttpResponse:

@@ -370,6 +370,7 @@ class RefusalReason(models.TextChoices):
     NO_CREDITS_LICENSE = "no_credits_license", "No plan minutes left and no Communications Credits"
     INSUFFICIENT_BALANCE = "insufficient_balance", "Communications Credits balance too low"
     DESTINATION_NOT_RATED = "destination_not_rated", "Destination not on the rate card"
+    CAP_REACHED = "cap_reached", "A spend cap is reached"
 
 
 class RefusedCall(models.Model):
@@ -440,3 +441,68 @@ class PoolAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} {self.month:%Y-%m} {self.category} {self.country} {self.threshold}%"
+
+
+class CapHold(models.Model):
+    """What one authorized call of a capped caller may cost, counted against the spend caps
+    (usage.services.caps) until its usage record comes (the record's charge counts instead) or
+    it expires. Written under the account's row lock, as every capped authorization reads them,
+    so concurrent calls never together pass a cap. Money is held by billing's `Reservation`;
+    this is only the count: an overage call holds no money but counts against its caps."""
+
+    code = models.CharField(max_length=40, unique=True, help_text="The authorization id.")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    user = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="+")
+    amount = models.DecimalField(**AMOUNT)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="cap_hold_positive"),
+        ]
+        indexes = [
+            # The open holds of an organisation (unexpired), and the sweep of the expired.
+            models.Index(fields=["organisation", "expires_at"], name="cap_hold_org_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.amount} until {self.expires_at}"
+
+
+class CapNotice(models.Model):
+    """A spend cap's warning (75 %, 90 % of a user's monthly cap) or its being reached (100 %,
+    any cap): at most one per (cap, period, threshold), which the unique constraint decides
+    even when concurrent calls see it together. The email goes to the billing contacts."""
+
+    class Scope(models.TextChoices):
+        USER_DAILY = "user_daily", "User's daily cap"
+        USER_MONTHLY = "user_monthly", "User's monthly cap"
+        ORGANISATION_DAILY = "organisation_daily", "Organisation's daily cap"
+
+    class Threshold(models.IntegerChoices):
+        SEVENTY_FIVE = 75, "75 %"
+        NINETY = 90, "90 %"
+        REACHED = 100, "Reached"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    upn = models.CharField(max_length=254, blank=True, help_text="Empty: the organisation's.")
+    period = models.DateField(help_text="The UTC day, or the first day of the month.")
+    threshold = models.PositiveSmallIntegerField(choices=Threshold.choices)
+    cap = models.DecimalField(**AMOUNT)
+    spent = models.DecimalField(**AMOUNT)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "scope", "upn", "period", "threshold"],
+                name="cap_notice_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.scope} {self.upn} {self.period} {self.threshold}%"

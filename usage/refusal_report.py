@@ -137,6 +137,12 @@ def action_for(row: RefusedCall, role: str | None, staff: bool = False) -> Actio
             f"The rate card has no rate for this destination{country}: ask the operator to add one.",
             reverse("admin:usage_rate_changelist") if staff else None,
         )
+    if reason == RefusalReason.CAP_REACHED:
+        return Action(
+            "A spend cap stopped the call: raise the user's caps on their page or the "
+            "organisation's under Users › Spend caps, or wait for the day or month to end (UTC).",
+            (user_page or reverse("licensing:caps")) if licenses else None,
+        )
     return Action("")
 
 

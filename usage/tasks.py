@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from credits_portal.db_router import replica_reads
+from usage.services.caps import cap_holds_purge
 from usage.services.export_jobs import export_job_run
 from usage.services.holds import holds_release_expired
 from usage.services.overage import overage_invoice_unbilled
@@ -11,8 +12,11 @@ from usage.services.seats import seats_renew_due
 
 @shared_task(time_limit=60, acks_late=True)
 def release_holds() -> int:
-    """Every minute: minute holds past their expiry go back to the pool (one statement)."""
-    return holds_release_expired()
+    """Every minute: minute holds past their expiry go back to the pool (one statement), and
+    expired spend-cap holds are deleted (they no longer count)."""
+    released = holds_release_expired()
+    cap_holds_purge()
+    return released
 
 
 @shared_task(time_limit=900, acks_late=True)

@@ -25,6 +25,8 @@ KINDS = {
     "funds_expiring",
     "balance_low",
     "runway_low",
+    "spend_cap_warning",
+    "spend_cap_reached",
 }
 
 

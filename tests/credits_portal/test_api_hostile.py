@@ -88,6 +88,7 @@ BODIES: dict[tuple[str, str], dict] = {
         "url": "http://127.0.0.1:9/hooks",  # WEBHOOKS_ALLOW_PRIVATE below: deliveries stay here
         "events": ["balance.low", "invoice.issued"],
     },
+    ("PUT", "/api/v1/users/{upn}/caps"): {"daily": "20.00", "monthly": None},
 }
 # Cursors that decode to hostile text, or to numbers beyond the columns they are compared with.
 CURSORS = [

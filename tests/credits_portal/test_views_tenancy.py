@@ -21,7 +21,7 @@ from billing.services.contacts import billing_contact_add
 from billing.services.purchases import agreement_purchase
 from credits_portal import services
 from credits_portal.permissions import Role
-from licensing.models import CsvUpload, DirectoryUser
+from licensing.models import CsvUpload, DirectoryUser, SpendCap, SpendCapDefaults
 from tests.builders import account_of
 from usage.models import ExportJob, UsageRecord
 from usage.services.aggregates import aggregates_add
@@ -112,6 +112,10 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "webhooks:test": (GLOBAL, "webhook", True),
     "webhooks:enable": (GLOBAL, "webhook", True),
     "webhooks:delete": (GLOBAL, "webhook", False),
+    "licensing:user_caps": (LICENSE, "directory_user", False),
+    "licensing:caps": (LICENSE, None, False),
+    "licensing:caps_import": (LICENSE, None, False),
+    "licensing:caps_import_preview": (LICENSE, "caps_upload", False),
 }
 OBJECT_PAGES = sorted(name for name, (_roles, key, _post) in PAGES.items() if key)
 
@@ -155,6 +159,12 @@ def _objects(organisation) -> dict[str, str]:
         filename="l.csv",
         content="upn,assign,remove\nana@x.example,AUDIO_CONF,\n",
     )
+    caps_upload = CsvUpload.objects.create(
+        organisation=organisation,
+        kind="caps",
+        filename="c.csv",
+        content=f"upn,daily,monthly\nana@{organisation.slug}.example,5.00,\n",
+    )
     record = UsageRecord.objects.create(
         organisation=organisation,
         record_id=f"call/{organisation.slug}",
@@ -187,6 +197,7 @@ def _objects(organisation) -> dict[str, str]:
         "directory_user": str(person.code),
         "users_upload": str(users_upload.code),
         "licenses_upload": str(licenses_upload.code),
+        "caps_upload": str(caps_upload.code),
         "api_key": key.prefix,
         "contact": str(contact.code),
         "agreement": str(agreement.code),
@@ -260,9 +271,11 @@ def test_another_organisations_objects_answer_404(name, client_as, org, other_or
     assert other_org.enterprise_agreements.get().removed_at is None
     assert Card.objects.get(account__organisation=other_org).removed_at is None
     assert Payment.objects.get(account__organisation=other_org).status == "pending"
-    assert CsvUpload.objects.filter(organisation=other_org, applied_at__isnull=True).count() == 2
+    assert CsvUpload.objects.filter(organisation=other_org, applied_at__isnull=True).count() == 3
     theirs = DirectoryUser.objects.get(organisation=other_org)
     assert not theirs.assignments.exists()
     assert (theirs.display_name, theirs.usage_location.code) == ("Ana", "US")
     webhook = WebhookEndpoint.objects.get(organisation=other_org)
     assert webhook.enabled and not webhook.deliveries.exists()
+    assert not SpendCap.objects.filter(user=theirs).exists()
+    assert not SpendCapDefaults.objects.filter(organisation=other_org).exists()

@@ -32,6 +32,7 @@ from licensing.selectors import Holder, holder_of
 from licensing.services import licensing_version
 from usage.models import FundedBy, PoolUsage
 from usage.services import rating
+from usage.services.caps import capped_authorize
 from usage.services.holds import minutes_hold
 from usage.services.pools import month_of, pool_size
 from usage.services.rates import country_of, rate_for
@@ -97,6 +98,22 @@ def _decide(organisation: Organisation, upn: str, call_type: str, to: str, from_
     if held == 0 and beyond is None:
         refused.reason = "no_credits_license"  # the pool is used up, or held by other calls
         return refused
+    if beyond is not None and per_minute > 0 and 60 * held < cap:  # spend caps, if any
+        capped = capped_authorize(
+            organisation=organisation,
+            user_id=user.id,
+            upn=upn,
+            code=call.code,
+            per_minute=per_minute,
+            pool_minutes=held,
+            credits=beyond == FundedBy.CREDITS,
+            longest=cap,
+            grace=RESERVATION_GRACE,
+        )
+        if capped is not None:
+            refused.reason = capped.reason
+            paid_by = FundedBy.PLAN_MINUTES if held else beyond
+            return _allow(call, paid_by, capped.max_seconds) if capped.allowed else refused
     if beyond == FundedBy.CREDITS and per_minute > 0 and 60 * held < cap:
         return _credit_funded(call, held)
     # The pool alone; or the pool covers the cap, overage has no ceiling, the call costs nothing.
