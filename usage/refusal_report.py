@@ -147,6 +147,13 @@ def action_for(row: RefusedCall, role: str | None, staff: bool = False) -> Actio
             f"The rate card has no rate for this destination{country}: ask the operator to add one.",
             reverse("admin:usage_rate_changelist") if staff else None,
         )
+    if reason == RefusalReason.DESTINATION_BLOCKED:
+        manage = role_can(role, Capability.BILLING_MANAGE)
+        return Action(
+            "A toll-fraud guard refused it (a blocked prefix or country, or dearer than the"
+            " maximum rate): if the call was wanted, change Settings › Fraud guards.",
+            reverse("usage:fraud_guards") if manage else None,
+        )
     return Action("")
 
 
