@@ -9,6 +9,7 @@ from credits_portal.api import api
 from credits_portal.forms import LoginForm
 from licensing.api import router as licensing_api
 from usage.api import router as usage_api
+from usage.api_fraud import router as usage_fraud_api
 from usage.api_seats import router as usage_seats_api
 
 auth_patterns = [
@@ -51,6 +52,7 @@ api.add_router("", billing_purchases_api)
 api.add_router("", licensing_api)
 api.add_router("", usage_api)
 api.add_router("", usage_seats_api)
+api.add_router("", usage_fraud_api)
 
 urlpatterns = [
     path("", views.home, name="home"),

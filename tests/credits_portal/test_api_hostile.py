@@ -83,6 +83,11 @@ BODIES: dict[tuple[str, str], dict] = {
         "po": "PO-1",
     },
     ("POST", "/api/v1/subscriptions/{sku}/seats"): {"add": 1},
+    ("PUT", "/api/v1/account/fraud-guards"): {
+        "max_rate_per_minute": "1.0000",
+        "blocked_prefixes": ["+882", "CU"],
+        "max_call_seconds": {"outbound": 3600, "conference_dial_out": None},
+    },
 }
 # Cursors that decode to hostile text, or to numbers beyond the columns they are compared with.
 CURSORS = [
