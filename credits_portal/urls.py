@@ -11,6 +11,7 @@ from credits_portal.forms import LoginForm
 from licensing.api import router as licensing_api
 from usage.api import router as usage_api
 from usage.api_caps import router as usage_caps_api
+from usage.api_fraud import router as usage_fraud_api
 from usage.api_seats import router as usage_seats_api
 from webhooks.api import router as webhooks_api
 
@@ -57,6 +58,7 @@ api.add_router("", usage_api)
 api.add_router("", usage_seats_api)
 api.add_router("", webhooks_api)
 api.add_router("", usage_caps_api)
+api.add_router("", usage_fraud_api)
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -7,8 +7,11 @@ class UsageConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.services.verify import register_check
-        from usage import panels  # noqa: F401  (the minute pools on Home and Communications Credits)
-        from usage.services import runway_alerts  # noqa: F401  (receives alerts_changed)
+
+        # The minute pools on Home and Communications Credits; a new organisation's fraud guards;
+        # the runway alerts (receives alerts_changed).
+        from usage import panels, signals  # noqa: F401
+        from usage.services import runway_alerts  # noqa: F401
         from usage.services.aggregates import AGGREGATE_CHECKS
         from usage.services.holds import CHECKS
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -371,6 +372,7 @@ class RefusalReason(models.TextChoices):
     INSUFFICIENT_BALANCE = "insufficient_balance", "Communications Credits balance too low"
     DESTINATION_NOT_RATED = "destination_not_rated", "Destination not on the rate card"
     CAP_REACHED = "cap_reached", "A spend cap is reached"
+    DESTINATION_BLOCKED = "destination_blocked", "Destination blocked by a toll-fraud guard"
 
 
 class RefusedCall(models.Model):
@@ -506,3 +508,60 @@ class CapNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} {self.scope} {self.upn} {self.period} {self.threshold}%"
+
+
+# Bounds of the toll-fraud guards, checked by usage.services.fraud_guards and by the table itself.
+GUARD_MAX_RATE = 10_000  # a rate per minute at least this high is no rate a person means
+GUARD_MAX_BLOCKED = 500  # blocked prefixes and countries of one organisation
+GUARD_SECONDS = (60, 86_400)  # a call's longest allowed length, from one minute to a day
+
+
+class FraudGuard(models.Model):
+    """An organisation's toll-fraud guards, which authorization applies to every call: a rate
+    per minute no call may cost more than, destinations (E.164 prefixes such as "+882", or ISO
+    countries such as "CU") no call may reach, and a longest call per call type. Null: no limit
+    of that kind (the platform's AUTHORIZATION_MAX_SECONDS still bounds every call). Emergency
+    numbers pass every guard (usage.services.fraud_guards)."""
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="+")
+    max_rate_per_minute = models.DecimalField(
+        **RATE, null=True, blank=True, help_text="In the organisation's currency."
+    )
+    blocked_prefixes = ArrayField(
+        models.CharField(max_length=16),
+        default=list,
+        blank=True,
+        help_text='E.164 prefixes ("+882") and ISO countries ("CU").',
+    )
+    max_seconds_outbound = models.PositiveIntegerField(null=True, blank=True)
+    max_seconds_conference_dial_out = models.PositiveIntegerField(null=True, blank=True)
+    max_seconds_toll_free_dial_in = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_rate_per_minute__gte=0, max_rate_per_minute__lt=GUARD_MAX_RATE)
+                | Q(max_rate_per_minute__isnull=True),
+                name="fraud_guard_rate_bounds",
+            ),
+            models.CheckConstraint(
+                condition=Q(blocked_prefixes__len__lte=GUARD_MAX_BLOCKED),
+                name="fraud_guard_blocked_bounds",
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__range": GUARD_SECONDS})
+                    | Q(**{f"{field}__isnull": True}),
+                    name=f"fraud_guard_{field}_bounds",
+                )
+                for field in (
+                    "max_seconds_outbound",
+                    "max_seconds_conference_dial_out",
+                    "max_seconds_toll_free_dial_in",
+                )
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Fraud guards of {self.organisation}"

@@ -143,6 +143,13 @@ def action_for(row: RefusedCall, role: str | None, staff: bool = False) -> Actio
             "organisation's under Users › Spend caps, or wait for the day or month to end (UTC).",
             (user_page or reverse("licensing:caps")) if licenses else None,
         )
+    if reason == RefusalReason.DESTINATION_BLOCKED:
+        manage = role_can(role, Capability.BILLING_MANAGE)
+        return Action(
+            "A toll-fraud guard refused it (a blocked prefix or country, or dearer than the"
+            " maximum rate): if the call was wanted, change Settings › Fraud guards.",
+            reverse("usage:fraud_guards") if manage else None,
+        )
     return Action("")
 
 

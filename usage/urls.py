@@ -1,6 +1,6 @@
 from django.urls import path
 
-from usage import reports, views, views_products
+from usage import reports, views, views_fraud, views_products
 
 app_name = "usage"
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
         name="products_release_confirm",
     ),
     path("pricing/", views_products.pricing, name="pricing"),
+    path("settings/fraud-guards/", views_fraud.fraud_guards, name="fraud_guards"),
     path("reports/usage/", views.report, name="report"),
     path("reports/usage/export.csv", views.export_csv, name="export_csv"),
     path("reports/usage/preferences/", views.preferences, name="preferences"),

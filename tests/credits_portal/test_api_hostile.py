@@ -89,6 +89,11 @@ BODIES: dict[tuple[str, str], dict] = {
         "events": ["balance.low", "invoice.issued"],
     },
     ("PUT", "/api/v1/users/{upn}/caps"): {"daily": "20.00", "monthly": None},
+    ("PUT", "/api/v1/account/fraud-guards"): {
+        "max_rate_per_minute": "1.0000",
+        "blocked_prefixes": ["+882", "CU"],
+        "max_call_seconds": {"outbound": 3600, "conference_dial_out": None},
+    },
 }
 # Cursors that decode to hostile text, or to numbers beyond the columns they are compared with.
 CURSORS = [

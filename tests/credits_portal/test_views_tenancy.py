@@ -84,6 +84,7 @@ PAGES: dict[str, tuple[set[str], str | None, bool]] = {
     "usage:products_release": (BILLING, None, True),
     "usage:products_release_confirm": (BILLING, None, True),
     "usage:pricing": (ANY_MEMBER, None, False),
+    "usage:fraud_guards": (BILLING, None, False),
     "usage:report": (REPORTS, None, False),
     "usage:export_csv": (REPORTS, None, False),
     "usage:export_xlsx": (REPORTS, None, False),

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("licensing", "0003_call_capabilities"),
-        ("usage", "0011_report_indexes"),
+        ("usage", "0013_fraud_guards"),
     ]
 
     operations = [

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
 
-from django.conf import settings
 from django.utils import timezone
 
 from billing.money import quantum
@@ -33,6 +32,7 @@ from licensing.services import licensing_version
 from usage.models import FundedBy, PoolUsage
 from usage.services import rating
 from usage.services.caps import capped_authorize
+from usage.services.fraud_guards import guard_for
 from usage.services.holds import minutes_hold
 from usage.services.pools import month_of, pool_size
 from usage.services.rates import country_of, rate_for
@@ -86,14 +86,18 @@ def _decide(organisation: Organisation, upn: str, call_type: str, to: str, from_
         return refused
     per_minute = rate.rate_per_unit
     refused.rate_per_minute = per_minute
+    guard = guard_for(organisation)  # toll-fraud guards: refuse, or shorten the call (its cap)
+    if reason := guard.refusal(to, per_minute):
+        refused.reason = reason
+        return refused
     category = rating.category_of(call_type, user.usage_location, country_of(to))
     beyond = rules.after_pool(organisation, skus)
     covered = rules.plan_covers(category, skus)
     if beyond is None and not covered:
         refused.reason = "no_credits_license"
         return refused
-    call = _Call(organisation, user, call_type, to, from_, per_minute, _new_code())
-    cap = settings.AUTHORIZATION_MAX_SECONDS
+    cap = guard.longest(call_type, to)
+    call = _Call(organisation, user, call_type, to, from_, per_minute, _new_code(), cap)
     held = _minutes_held(call, category, beyond) if covered else 0
     if held == 0 and beyond is None:
         refused.reason = "no_credits_license"  # the pool is used up, or held by other calls
@@ -129,7 +133,7 @@ def _minutes_held(call: _Call, category: str, beyond: str | None) -> int:
     """Hold what is left of the call's pool, up to the longest call allowed: the minutes held.
     Without credits or overage beyond them, the call lasts only as long as they do, and so does
     the hold; otherwise the hold lasts as long as the longest call."""
-    cap = settings.AUTHORIZATION_MAX_SECONDS
+    cap = call.cap
     country = call.user.usage_location if category == PoolUsage.Category.DOMESTIC else ""
     return minutes_hold(
         organisation_id=call.organisation.pk,
@@ -166,12 +170,13 @@ class _Call:
     from_: str
     per_minute: Decimal
     code: str  # the authorization id: the code of the call's holds
+    cap: int  # the longest it may last: AUTHORIZATION_MAX_SECONDS, or a fraud guard's less
 
 
 def _credit_funded(call: _Call, pool_left: int) -> Decision:
     """Credits pay for the call beyond the `pool_left` minutes it holds: that part is held too."""
     currency = str(call.organisation.currency)
-    cap = settings.AUTHORIZATION_MAX_SECONDS
+    cap = call.cap
     funded_by = FundedBy.PLAN_MINUTES if pool_left else FundedBy.CREDITS
     # Usually the balance funds the longest call allowed: hold that in one statement.
     decision = _allow(call, funded_by, cap)

@@ -159,7 +159,9 @@ def _email(alert: PoolAlert, to: list[str]) -> None:
     message = EmailMultiAlternatives(
         subject=subject, body=render_to_string("usage/email/pool_alert.txt", context), to=to
     )
-    message.attach_alternative(render_to_string("usage/email/pool_alert.html", context), "text/html")
+    message.attach_alternative(
+        render_to_string("usage/email/pool_alert.html", context), "text/html"
+    )
     message.send()
 
 

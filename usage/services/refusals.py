@@ -75,6 +75,8 @@ def refusal_record(
     """Count one refused authorization; False (logged) when it could not be recorded, which
     never changes the refusal itself."""
     now = now or timezone.now()
+    # A non-geographic number (+882…) has no country: libphonenumber's "001" is not one.
+    country = country_of(to) if to else ""
     params = {
         "org": organisation_id,
         "upn": upn.strip().lower()[:254],
@@ -83,7 +85,7 @@ def refusal_record(
         "reason": reason[:40] or RefusalReason.UNKNOWN_USER,
         "now": now,
         "to": to[:20],
-        "country": country_of(to)[:2] if to else "",
+        "country": country if len(country) == 2 else "",
         "cap": UNKNOWN_PER_DAY,
         "other": OTHER_UNKNOWN,
     }
