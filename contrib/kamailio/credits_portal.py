@@ -226,6 +226,10 @@ class kamailio:  # the class name app_python3 looks for
         if not self.trusted(KSR.pv.get("$si")):
             KSR.sl.sl_send_reply(403, "Source not trusted")
             return 1
+        # The transaction exists before the portal is asked: the caller's retransmissions are
+        # absorbed meanwhile, and 100 tells it to stop sending them.
+        KSR.tm.t_newtran()
+        KSR.tm.t_reply(100, "Trying")
         return self.invite()
 
     def in_dialog(self, method: str) -> int:
@@ -283,7 +287,7 @@ class kamailio:  # the class name app_python3 looks for
         return self.relay({**call, **answer})
 
     def refuse(self, code: int, phrase: str) -> int:
-        KSR.sl.sl_send_reply(code, phrase)
+        KSR.tm.t_reply(code, phrase)
         return 1
 
     def relay(self, call: dict | None) -> int:
@@ -303,7 +307,7 @@ class kamailio:  # the class name app_python3 looks for
         if self.settings.next_hop:
             KSR.pv.sets("$du", self.settings.next_hop)
         if KSR.tm.t_relay() < 0:
-            KSR.sl.sl_reply_error()
+            KSR.tm.t_reply(500, "Relay failed")
         return 1
 
     def ksr_reply_route(self, msg) -> int:
@@ -349,8 +353,9 @@ class kamailio:  # the class name app_python3 looks for
         KSR.info(
             f"credits_portal: call ended, {record['id']} lasted {seconds} s ({ended - started:.3f} s measured)\n"
         )
-        path = self.spool_write(slug, record)
-        self.flush([path])
+        # Only spooled here: the SIP worker (BYE) or the dialog timer (timeout) must not wait on
+        # the portal; the spool timer posts it within its interval (SPOOL_TIMER, 200 ms).
+        self.spool_write(slug, record)
         return 1
 
     def spool_write(self, slug: str, record: dict) -> str:
