@@ -265,12 +265,14 @@ class Outcome:
         return times
 
     def statuses(self) -> list[str]:
-        """The final responses' status lines the caller received ("403 Some reason")."""
-        return [
+        """The final responses' status lines the caller received ("403 Some reason"), each
+        once however often it was retransmitted."""
+        lines = [
             line.removeprefix("SIP/2.0 ").strip()
             for line in self.messages.splitlines()
             if line.startswith("SIP/2.0 ") and not line.startswith(("SIP/2.0 1", "SIP/2.0 200"))
         ]
+        return list(dict.fromkeys(lines))
 
 
 class Caller:
@@ -322,12 +324,23 @@ class Caller:
     def finish(self, process: subprocess.Popen, run: Path) -> Outcome:
         returncode = process.wait(timeout=120)
         events: dict[str, list[str]] = {}
-        log = run / "events.log"
-        for line in log.read_text().splitlines() if log.exists() else []:
+        for line in _settled(run / "events.log").splitlines():
             event, _, call_id = line.rpartition(" ")
             events.setdefault(event, []).append(call_id)
-        messages = run / "messages.log"
-        return Outcome(returncode, events, messages.read_text() if messages.exists() else "")
+        return Outcome(returncode, events, _settled(run / "messages.log"))
 
     def call(self, **kwargs) -> Outcome:
         return self.finish(*self.start(**kwargs))
+
+
+def _settled(path: Path) -> str:
+    """A SIPp trace file once it stops growing: SIPp has been seen to finish writing one a
+    moment after its process is reaped."""
+    size = -1
+    for _ in range(20):
+        current = path.stat().st_size if path.exists() else 0
+        if current == size:
+            break
+        size = current
+        time.sleep(0.1)
+    return path.read_text() if path.exists() else ""

@@ -55,9 +55,12 @@ def test_no_credits_license_abroad_is_403_with_the_reason(sip_org, dial):
     assert records_of("bob@contoso.example") == []
 
 
-def test_a_caller_the_mapping_does_not_know_is_refused(sip_org, dial):
+def test_unmapped_callers_and_invalid_numbers_are_refused(sip_org, dial):
     outcome = dial.call(caller="mallory", dialled=DOMESTIC, hold_ms=1000)
     assert outcome.statuses() == ["403 Caller not mapped to an organisation"]
+    sip_org.person("ana", "ana@contoso.example", "+14255550100", *PLAN)
+    outcome = dial.call(caller="ana", dialled="+1425", hold_ms=1000)
+    assert outcome.statuses() == ["484 Invalid number"]
 
 
 def test_credits_call_cut_by_kamailio_at_its_funded_time(sip_org, dial, settings):
