@@ -264,6 +264,19 @@ class Outcome:
                 stamp = None
         return times
 
+    def timeline(self) -> list[str]:
+        """Each message of SIPp's trace as "time sent|received first-line"."""
+        lines, stamp, direction = [], "", ""
+        for line in self.messages.splitlines():
+            if line.startswith("-----"):
+                stamp = " ".join(line.split()[1:3])
+            elif line.startswith("UDP message"):
+                direction = "received" if "received" in line else "sent"
+            elif line[:1].isalpha() and "SIP/2.0" in line and stamp:
+                lines.append(f"{stamp} {direction:>8} {line.strip()}")
+                stamp = ""
+        return lines
+
     def statuses(self) -> list[str]:
         """The final responses' status lines the caller received ("403 Some reason"), each
         once however often it was retransmitted."""
@@ -334,13 +347,12 @@ class Caller:
 
 
 def _settled(path: Path) -> str:
-    """A SIPp trace file once it stops growing: SIPp has been seen to finish writing one a
-    moment after its process is reaped."""
-    size = -1
-    for _ in range(20):
-        current = path.stat().st_size if path.exists() else 0
-        if current == size:
+    """A SIPp trace file once it has stopped growing: SIPp has been seen to finish writing its
+    message trace a few seconds after its process was reaped (a busy machine's page cache?)."""
+    sizes: list[int] = []
+    for _ in range(50):
+        sizes.append(path.stat().st_size if path.exists() else 0)
+        if len(sizes) >= 4 and sizes[-1] > 0 and len(set(sizes[-4:])) == 1:
             break
-        size = current
         time.sleep(0.1)
     return path.read_text() if path.exists() else ""
