@@ -70,13 +70,13 @@ def test_credits_call_cut_by_kamailio_at_its_funded_time(sip_org, dial, settings
     [answered] = outcome.received("SIP/2.0 200 OK")[:1]
     [cut] = outcome.received("BYE ")
     held = (cut - answered).total_seconds()
-    assert 4.5 <= held <= 6.0, held  # the funded 5 s, within the dialog timer's second
+    # The funded 5 s, within the dialog timer's tick of a second: it counts whole seconds from
+    # the tick the call was answered in, so the BYE comes up to a second early (or, on a busy
+    # machine, a fraction late).
+    assert 4.0 <= held <= 6.0, held
     [record] = wait_until(lambda: records_of("cem@contoso.example"), timeout=5)
-    assert (record.funded_by, record.duration_seconds, record.charge) == (
-        "credits",
-        5,
-        Decimal("0.05"),
-    )
+    assert (record.funded_by, record.charge) == ("credits", Decimal("0.05"))
+    assert record.duration_seconds in (4, 5)  # never more than the 5 s authorized
     account = account_of(sip_org.organisation)
     assert account.balance == Decimal("0.00") and available(account) == Decimal("0.00")
     assert Reservation.objects.get(code=record.authorization_code).status == "settled"
