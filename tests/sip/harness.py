@@ -129,7 +129,9 @@ def _close(sock: socket.socket) -> None:
 class Kamailio:
     """contrib/kamailio/kamailio.cfg as an operator would start it, on a free UDP port."""
 
-    def __init__(self, workdir: Path, portal_url: str, next_hop: str) -> None:
+    def __init__(
+        self, workdir: Path, portal_url: str, next_hop: str, environment: dict | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = free_udp_port()
         self.mapping = workdir / "mapping.json"
@@ -158,7 +160,8 @@ class Kamailio:
             "CREDITS_PORTAL_MAPPING": str(self.mapping),
             "CREDITS_PORTAL_SPOOL": str(self.spool),
             "CREDITS_PORTAL_NEXT_HOP": next_hop,
-            "CREDITS_PORTAL_TIMEOUT_MS": "5000",  # a busy 2-core test machine,
+            "CREDITS_PORTAL_TIMEOUT_MS": "5000",  # a busy 2-core test machine
+            **(environment or {}),
         }
         self.process: subprocess.Popen | None = None
 

@@ -12,7 +12,7 @@ from billing.models import Reservation
 from billing.services.reservations import available
 from billing.services.verify import ledger_verify
 from tests.builders import account_of, grant
-from tests.sip.harness import ROOT, missing, wait_until
+from tests.sip.harness import ROOT, Caller, Kamailio, missing, wait_until
 from usage.models import MinuteHold, UsageRecord
 
 if reason := missing():
@@ -153,6 +153,28 @@ def test_portal_unreachable_fails_closed_but_emergency_calls_go_through(sip_org,
     api_switch.up()
     time.sleep(1.5)
     assert records_of("fay@contoso.example") == [] and sip_org.kamailio.spooled() == []
+
+
+def test_fail_open_policy_relays_and_records_the_call_once_the_portal_is_back(
+    sip_org, sip_stack, api_switch, tmp_path
+):
+    policy = {"CREDITS_PORTAL_ON_API_DOWN": "open", "CREDITS_PORTAL_FAIL_OPEN_SECONDS": "60"}
+    proxy = Kamailio(tmp_path, sip_stack.portal_url, sip_stack.next_hop, environment=policy)
+    proxy.start()
+    try:
+        sip_org.proxies.append(proxy)
+        sip_org.person("hal", "hal@contoso.example", "+14255550107", *PLAN)
+        api_switch.down()
+        outcome = Caller(tmp_path, proxy).call(caller="hal", dialled=DOMESTIC, hold_ms=2000)
+        assert outcome.count("hung up") == 1, outcome.events
+        assert wait_until(proxy.spooled, timeout=5)
+        api_switch.up()
+        [record] = wait_until(lambda: records_of("hal@contoso.example"), timeout=10)
+    finally:
+        proxy.stop()
+    # No authorization: rated like any record from the platform, by what the user may spend.
+    assert record.authorization_code == "" and record.funded_by == "plan_minutes"
+    assert 2 <= record.duration_seconds <= 3 and record.record_id.startswith("sip-")
 
 
 def test_a_call_to_a_toll_free_number_is_authorized_for_the_organiser(sip_org, dial):
