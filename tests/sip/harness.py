@@ -340,22 +340,14 @@ class Caller:
     def finish(self, process: subprocess.Popen, run: Path) -> Outcome:
         returncode = process.wait(timeout=120)
         events: dict[str, list[str]] = {}
-        for line in _settled(run / "events.log").splitlines():
+        for line in _read(run / "events.log").splitlines():
             event, _, call_id = line.rpartition(" ")
             events.setdefault(event, []).append(call_id)
-        return Outcome(returncode, events, _settled(run / "messages.log"))
+        return Outcome(returncode, events, _read(run / "messages.log"))
 
     def call(self, **kwargs) -> Outcome:
         return self.finish(*self.start(**kwargs))
 
 
-def _settled(path: Path) -> str:
-    """A SIPp trace file once it has stopped growing: SIPp has been seen to finish writing its
-    message trace a few seconds after its process was reaped (a busy machine's page cache?)."""
-    sizes: list[int] = []
-    for _ in range(50):
-        sizes.append(path.stat().st_size if path.exists() else 0)
-        if len(sizes) >= 4 and sizes[-1] > 0 and len(set(sizes[-4:])) == 1:
-            break
-        time.sleep(0.1)
+def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
