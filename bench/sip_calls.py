@@ -34,9 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -221,6 +223,7 @@ class Processes:
             env=env, cwd=ROOT,
         )  # fmt: skip
         wait_for_port(http_port, gunicorn, "gunicorn")
+        self.base = f"http://127.0.0.1:{http_port}"
         self.answer_port = udp_port()
         self.start(
             "sipp-answer",
@@ -283,6 +286,55 @@ class Processes:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def portal_alone(base: str, key: str, numbers: Numbers, count: int = 40) -> str:
+    """What the proxy's two round trips cost without the proxy: authorize, then the call's usage
+    record alone, one request at a time from here; and a batch of 100 records."""
+
+    def post(path: str, body: dict) -> tuple[float, dict]:
+        request = urllib.request.Request(  # noqa: S310  (our own local server)
+            base + path,
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            answer = json.load(response)
+        return (time.perf_counter() - started) * 1000, answer
+
+    def record(n: int, to: str, authorization: str | None) -> dict:
+        at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return {"id": f"alone-{uuid.uuid4().hex}", "kind": "call", "type": "outbound",
+                "user": f"u{n % USERS}@bench.example", "to": to, "started_at": at,
+                "duration_seconds": 3, "authorization_id": authorization}  # fmt: skip
+
+    authorize, ingest = [], []
+    for n in range(count + 5):
+        to = numbers.new("US" if n % 2 else "GB")
+        body = {"user": f"u{n % USERS}@bench.example", "type": "outbound", "to": to}
+        ms, answer = post("/api/v1/calls/authorize", body)
+        ms_record, _ = post(
+            "/api/v1/usage/records", {"records": [record(n, to, answer["authorization_id"])]}
+        )
+        if n >= 5:  # the first ones warm the workers
+            authorize.append(ms)
+            ingest.append(ms_record)
+    batch = [record(n, numbers.new("US"), None) for n in range(100)]
+    ms_batch, answer = post("/api/v1/usage/records", {"records": batch})
+    statuses = Counter(r["status"] for r in answer["results"])
+    assert statuses == {"rated": 100}, statuses
+
+    def p(values: list[float], percent: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
+
+    return (
+        f"The portal alone, one request at a time ({count} each): authorize p50 {p(authorize, 50):.1f}"
+        f" p99 {p(authorize, 99):.1f} ms; one call's usage record p50 {p(ingest, 50):.1f}"
+        f" p99 {p(ingest, 99):.1f} ms; 100 records in one batch {ms_batch:.0f} ms"
+        f" ({ms_batch / 100:.1f} ms a record)."
+    )
 
 
 # --- One rate through one proxy ----------------------------------------------------------------
@@ -465,23 +517,25 @@ def row(relay: Step, authorize: Step, funded: int) -> str:
     failures = ", ".join(f"{n}x{code}" for code, n in sorted(authorize.finals.items()))
     records = authorize.records
     return (
-        f"{authorize.rate:6d} |{ceiling:6.1f}{relay.p(50):6.1f}{relay.p(99):6.1f} "
-        f"|{rate:6.1f}{share:5.0%}{authorize.p(50):6.1f}{authorize.p(99):6.1f} "
-        f"|{authorize.p(50) - relay.p(50):6.1f}{authorize.p(99) - relay.p(99):6.1f} "
-        f"|{authorize.failed:5d} |{cut_ok:5d}/{held:<5d}{beyond:5d}{authorize.early:5d} "
-        f"|{records.get('missing', 0):5d}{records.get('twice', 0):5d}"
-        f"{records.get('unconnected', 0):5d}{records.get('duration_off', 0):5d} "
-        f"|{relay.load:5.1f}{authorize.load:5.1f}" + (f"  failed: {failures}" if failures else "")
+        f"{authorize.rate:6d} |{ceiling:6.1f}{relay.p(50):8.1f}{relay.p(99):8.1f} "
+        f"|{rate:6.1f}{share:5.0%}{authorize.p(50):8.1f}{authorize.p(99):8.1f} "
+        f"|{authorize.p(50) - relay.p(50):8.1f}{authorize.p(99) - relay.p(99):8.1f} "
+        f"|{authorize.failed:5d} |{cut_ok:5d}/{held:<5d}{beyond:6d}{authorize.early:6d} "
+        f"|{records.get('missing', 0):5d}{records.get('twice', 0):6d}"
+        f"{records.get('unconnected', 0):6d}{records.get('duration_off', 0):6d} "
+        f"|{relay.load:6.1f}{authorize.load:5.1f}" + (f"  failed: {failures}" if failures else "")
     )
 
 
-HEADER = (
-    " calls | relay (ceiling)  | authorize + record    | added PDD  | fail | proxy cut the held calls"
-    " | usage records        | load avg\n"
-    "   /s  |   /s   p50   p99 |   /s  of   p50   p99 |  p50   p99 |      |  at funded±1 s beyond early"
-    " | none twice  !con  !dur | relay auth\n"
-    "  (PDD in ms: INVITE to the first 180/200. !con: records of calls never connected; !dur: a"
-    " duration more than 1 s from SIPp's)"
+HEADER = "\n".join(
+    (
+        " calls | relay (ceiling)      | authorize + record        | added PDD        | fail "
+        "| the proxy cut held calls | usage records           | load avg",
+        "   /s  |   /s     p50     p99 |   /s  of     p50     p99 |     p50     p99 |      "
+        "| at funded±1 s beyond early| none twice  !con  !dur | relay auth",
+        "  (PDD in ms: INVITE to the first 180/200. !con: records of calls never connected;"
+        " !dur: a duration more than 1 s from SIPp's)",
+    )
 )
 
 
@@ -512,6 +566,7 @@ def main() -> None:
         flush=True,
     )
     try:
+        print(portal_alone(procs.base, key, numbers), flush=True)
         warm = calls(20, numbers)  # the workers' first calls pay their imports and caches
         run_step("warm-relay", procs.relay_port, 10, warm, procs, args)
         run_step("warm-authorize", procs.portal_port, 10, warm, procs, args)
