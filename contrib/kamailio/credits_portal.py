@@ -15,6 +15,7 @@ Settings, all from the environment (the kamailio.cfg beside this file only loads
   CREDITS_PORTAL_TIMEOUT_MS   the authorize/ingest HTTP timeout (default 1000)
   CREDITS_PORTAL_ON_API_DOWN  closed (default) or open
   CREDITS_PORTAL_FAIL_OPEN_SECONDS  how long a call allowed by the open policy may last (3600)
+  CREDITS_PORTAL_RETRY_MAX_SECONDS  the longest pause between retries of the spool (30)
   CREDITS_PORTAL_EMERGENCY    comma-separated numbers never refused (default 112,911,999,...)
   CREDITS_PORTAL_TRUSTED      comma-separated networks INVITEs are accepted from (default all)
 """
@@ -47,6 +48,7 @@ REFUSALS = {
 UNMAPPED = (403, "Caller not mapped to an organisation")
 REFUSED_OTHERWISE = (403, "Call not authorized")
 API_DOWN = (503, "Call authorization unavailable")
+INVALID_NUMBER = (484, "Invalid number")
 DEFAULT_EMERGENCY = "112,911,999,000,110,118,119,+112,+911"
 BATCH = 1000  # records a request, the API's maximum
 
@@ -73,6 +75,7 @@ class Settings:
         if _env("CREDITS_PORTAL_ON_API_DOWN", "closed") not in ("open", "closed"):
             raise RuntimeError("CREDITS_PORTAL_ON_API_DOWN is open or closed")
         self.fail_open_seconds = int(_env("CREDITS_PORTAL_FAIL_OPEN_SECONDS", "3600"))
+        self.retry_max = float(_env("CREDITS_PORTAL_RETRY_MAX_SECONDS", "30"))
         emergency = _env("CREDITS_PORTAL_EMERGENCY", DEFAULT_EMERGENCY)
         self.emergency = {n.strip() for n in emergency.split(",") if n.strip()}
         trusted = _env("CREDITS_PORTAL_TRUSTED", "")
@@ -81,6 +84,10 @@ class Settings:
 
 class ApiDown(Exception):
     """No usable answer from the portal: unreachable, too slow, or a 5xx/401/unexpected body."""
+
+
+class ApiInvalid(Exception):
+    """The portal found the request itself invalid (400/422): a number that is not E.164."""
 
 
 class Portal:
@@ -126,6 +133,8 @@ class Portal:
         payload = response.read()
         if response.getheader("Connection", "").lower() == "close":
             self.close()
+        if response.status in (400, 422):
+            raise ApiInvalid(payload[:300].decode(errors="replace"))
         if response.status != 200:
             raise ApiDown(f"HTTP {response.status}: {payload[:200]!r}")
         try:
@@ -150,10 +159,17 @@ class Mapping:
         self.toll_free: dict = {}
 
     def refresh(self) -> None:
-        stat = os.stat(self.path)
-        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        if stamp == self.stamp:
-            return
+        try:
+            stat = os.stat(self.path)
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if stamp == self.stamp:
+                return
+            self.load(stamp)
+        except (OSError, ValueError, KeyError, AttributeError) as error:
+            # A file being edited by hand, or gone: the last good mapping stays in force.
+            KSR.err(f"credits_portal: mapping {self.path} not loaded ({error!r})\n")
+
+    def load(self, stamp: tuple) -> None:
         with open(self.path, encoding="utf-8") as handle:
             data = json.load(handle)
         organisations = {}
@@ -194,6 +210,8 @@ class kamailio:  # the class name app_python3 looks for
         self.portal = Portal(self.settings)
         self.mapping = Mapping(self.settings.mapping)
         os.makedirs(os.path.join(self.settings.spool, "rejected"), exist_ok=True)
+        self.backoff = 0.0  # the spool timer's, while the portal is down
+        self.retry_at = 0.0
 
     def child_init(self, rank: int) -> int:
         return 0
@@ -226,7 +244,15 @@ class kamailio:  # the class name app_python3 looks for
         if not self.trusted(KSR.pv.get("$si")):
             KSR.sl.sl_send_reply(403, "Source not trusted")
             return 1
-        return self.invite()
+        # The transaction exists before the portal is asked: the caller's retransmissions are
+        # absorbed meanwhile, and 100 tells it to stop sending them.
+        KSR.tm.t_newtran()
+        KSR.tm.t_reply(100, "Trying")
+        try:
+            return self.invite()
+        except Exception as error:  # the caller gets an answer whatever broke
+            KSR.err(f"credits_portal: INVITE not handled ({error!r})\n")
+            return self.refuse(500, "Call handling failed")
 
     def in_dialog(self, method: str) -> int:
         if KSR.rr.loose_route() > 0:
@@ -254,7 +280,9 @@ class kamailio:  # the class name app_python3 looks for
         if toll_free is not None:
             slug, organiser = toll_free
             request = {"user": organiser, "type": "toll_free_dial_in", "to": dialled}
-            request["from"] = e164(KSR.pv.get("$fU") or "")
+            caller_number = e164(KSR.pv.get("$fU") or "")
+            # An anonymous or non-E.164 caller is still a caller: `from` is left empty.
+            request["from"] = caller_number if caller_number.startswith("+") else ""
         elif caller is not None:
             slug = caller["organisation"]
             request = {"user": caller["upn"], "type": caller.get("type", "outbound")}
@@ -267,9 +295,12 @@ class kamailio:  # the class name app_python3 looks for
         call = {"slug": slug, **request}
         try:
             answer = self.portal.post("/api/v1/calls/authorize", key, request)
+        except ApiInvalid as error:
+            KSR.info(f"credits_portal: refused {request['user']} -> {dialled}: {error}\n")
+            return self.refuse(*INVALID_NUMBER)
         except ApiDown as error:
             KSR.err(
-                f"credits_portal: authorize failed ({error}); policy closed={not self.settings.fail_open}\n"
+                f"credits_portal: authorize failed ({error}); fail open: {self.settings.fail_open}\n"
             )
             if not self.settings.fail_open:
                 return self.refuse(*API_DOWN)
@@ -283,7 +314,7 @@ class kamailio:  # the class name app_python3 looks for
         return self.relay({**call, **answer})
 
     def refuse(self, code: int, phrase: str) -> int:
-        KSR.sl.sl_send_reply(code, phrase)
+        KSR.tm.t_reply(code, phrase)
         return 1
 
     def relay(self, call: dict | None) -> int:
@@ -303,7 +334,7 @@ class kamailio:  # the class name app_python3 looks for
         if self.settings.next_hop:
             KSR.pv.sets("$du", self.settings.next_hop)
         if KSR.tm.t_relay() < 0:
-            KSR.sl.sl_reply_error()
+            KSR.tm.t_reply(500, "Relay failed")
         return 1
 
     def ksr_reply_route(self, msg) -> int:
@@ -349,8 +380,9 @@ class kamailio:  # the class name app_python3 looks for
         KSR.info(
             f"credits_portal: call ended, {record['id']} lasted {seconds} s ({ended - started:.3f} s measured)\n"
         )
-        path = self.spool_write(slug, record)
-        self.flush([path])
+        # Only spooled here: the SIP worker (BYE) or the dialog timer (timeout) must not wait on
+        # the portal; the spool timer posts it within its interval (SPOOL_TIMER, 200 ms).
+        self.spool_write(slug, record)
         return 1
 
     def spool_write(self, slug: str, record: dict) -> str:
@@ -365,6 +397,8 @@ class kamailio:  # the class name app_python3 looks for
         return path
 
     def ksr_flush_spool(self, msg, name: str = "") -> int:
+        if time.monotonic() < self.retry_at:
+            return 1
         spool = self.settings.spool
         names = sorted(n for n in os.listdir(spool) if n.endswith(".json"))
         if names:
@@ -396,11 +430,16 @@ class kamailio:  # the class name app_python3 looks for
             answer = self.portal.post(
                 "/api/v1/usage/records", key, {"records": [r for _, r in entries]}
             )
-        except ApiDown as error:
+        except (ApiDown, ApiInvalid) as error:
+            # Back off (0.2 s, doubling, up to CREDITS_PORTAL_RETRY_MAX_SECONDS) while it lasts.
+            self.backoff = min(max(2 * self.backoff, 0.2), self.settings.retry_max)
+            self.retry_at = time.monotonic() + self.backoff
             KSR.warn(
-                f"credits_portal: {len(entries)} usage record(s) spooled, portal down ({error})\n"
+                f"credits_portal: {len(entries)} usage record(s) spooled, portal down ({error});"
+                f" next try in {self.backoff:.1f} s\n"
             )
             return False
+        self.backoff = 0.0
         for (path, record), result in zip(entries, answer.get("results", []), strict=False):
             status = result.get("status")
             if status == "rejected":
