@@ -625,7 +625,7 @@ def summary(steps: list[tuple[Step, Step]], args, load_before, organisation) -> 
     twice = sum(a.records.get("twice", 0) for _r, a in steps)
     print(
         f"Calls connected beyond their funded time (±1 s), either side: {beyond} (aim 0);"
-        f" of them answering sides never sent a BYE: {callee}."
+        f" of them the answering side never received a BYE: {callee}."
     )
     print(f"Connected calls without a usage record: {unbilled}; with two or more: {twice} (aim 0).")
     problems = ledger_verify(organisation)
