@@ -349,12 +349,24 @@ class kamailio:  # the class name app_python3 looks for
         if event == "dialog:start":
             KSR.pv.sets("$dlg_var(answered)", f"{time.time():.3f}")
             return 1
-        if event != "dialog:end":
-            return 1  # dialog:failed: never answered, nothing to bill; the hold expires
+        if event == "dialog:end":
+            self.call_ended("bye")
+        return 1  # dialog:failed: never answered, nothing to bill; the hold expires
+
+    def ksr_tm_event(self, msg, event: str) -> int:
+        # Kamailio 5.6 runs dialog:end after the timeout's BYEs only if their answers have not
+        # ended the dialog first, a race it can lose: the BYE Kamailio itself sends (in the
+        # dialog's context) is the reliable sign that the timeout cut the call.
+        if event == "tm:local-request" and KSR.pv.get("$rm") == "BYE":
+            self.call_ended("timeout")
+        return 1
+
+    def call_ended(self, how: str) -> None:
         answered = KSR.pv.get("$dlg_var(answered)")
         slug = KSR.pv.get("$dlg_var(slug)")
-        if not answered or not slug:
-            return 1
+        if not answered or not slug or KSR.pv.get("$dlg_var(recorded)"):
+            return  # not a call of ours, or its record is spooled already
+        KSR.pv.sets("$dlg_var(recorded)", how)
         ended = time.time()
         started = float(answered)
         seconds = round(ended - started)
@@ -378,12 +390,12 @@ class kamailio:  # the class name app_python3 looks for
         if authorization:
             record["authorization_id"] = authorization
         KSR.info(
-            f"credits_portal: call ended, {record['id']} lasted {seconds} s ({ended - started:.3f} s measured)\n"
+            f"credits_portal: call ended by {how}, {record['id']} lasted {seconds} s"
+            f" ({ended - started:.3f} s measured)\n"
         )
         # Only spooled here: the SIP worker (BYE) or the dialog timer (timeout) must not wait on
         # the portal; the spool timer posts it within its interval (SPOOL_TIMER, 200 ms).
         self.spool_write(slug, record)
-        return 1
 
     def spool_write(self, slug: str, record: dict) -> str:
         """The record on disk before anything is sent: a crash or outage cannot lose it."""

@@ -5,6 +5,8 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -31,19 +33,31 @@ def sip_stack(live_server, tmp_path_factory):
     switch = ApiSwitch(port)
     uas = Uas(workdir)
     uas.start()
-    kamailio = Kamailio(workdir, f"http://127.0.0.1:{switch.port}", f"sip:127.0.0.1:{uas.port}")
+    stack = SipStack(workdir, f"http://127.0.0.1:{switch.port}", f"sip:127.0.0.1:{uas.port}")
+    kamailio = Kamailio(workdir, stack.portal_url, stack.next_hop)
     try:
         kamailio.start()
-        yield kamailio, switch, Caller(workdir, kamailio)
+        stack.kamailio, stack.switch, stack.caller = kamailio, switch, Caller(workdir, kamailio)
+        yield stack
     finally:
         kamailio.stop()
         uas.stop()
         switch.down()
 
 
+@dataclass
+class SipStack:
+    workdir: Path
+    portal_url: str  # the switch in front of the live server
+    next_hop: str  # the UAS
+    kamailio: Kamailio | None = None
+    switch: ApiSwitch | None = None
+    caller: Caller | None = None
+
+
 @pytest.fixture
 def kamailio(sip_stack, transactional_db):
-    kamailio, switch, _caller = sip_stack
+    kamailio, switch = sip_stack.kamailio, sip_stack.switch
     if switch.listener is None:  # a test that switched the portal off and failed before on
         switch.up()
     shutil.rmtree(kamailio.spool, ignore_errors=True)
@@ -54,12 +68,12 @@ def kamailio(sip_stack, transactional_db):
 
 @pytest.fixture
 def api_switch(sip_stack, kamailio):
-    return sip_stack[1]
+    return sip_stack.switch
 
 
 @pytest.fixture
 def dial(sip_stack, kamailio):
-    return sip_stack[2]
+    return sip_stack.caller
 
 
 class SipOrganisation:
@@ -69,6 +83,7 @@ class SipOrganisation:
     def __init__(self, organisation, kamailio: Kamailio) -> None:
         self.organisation = organisation
         self.kamailio = kamailio
+        self.proxies = [kamailio]  # every Kamailio a test started: each reads its own mapping
         self.key = make_api_key(organisation, "platform")
         self.users: dict = {}
         self.toll_free: dict = {}
@@ -87,7 +102,8 @@ class SipOrganisation:
 
     def publish(self) -> None:
         organisation = {"platform_key": self.key, "toll_free": self.toll_free}
-        self.kamailio.map(users=self.users, organisations={self.organisation.slug: organisation})
+        for proxy in self.proxies:
+            proxy.map(users=self.users, organisations={self.organisation.slug: organisation})
 
 
 @pytest.fixture

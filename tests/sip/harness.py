@@ -129,7 +129,9 @@ def _close(sock: socket.socket) -> None:
 class Kamailio:
     """contrib/kamailio/kamailio.cfg as an operator would start it, on a free UDP port."""
 
-    def __init__(self, workdir: Path, portal_url: str, next_hop: str) -> None:
+    def __init__(
+        self, workdir: Path, portal_url: str, next_hop: str, environment: dict | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = free_udp_port()
         self.mapping = workdir / "mapping.json"
@@ -158,7 +160,8 @@ class Kamailio:
             "CREDITS_PORTAL_MAPPING": str(self.mapping),
             "CREDITS_PORTAL_SPOOL": str(self.spool),
             "CREDITS_PORTAL_NEXT_HOP": next_hop,
-            "CREDITS_PORTAL_TIMEOUT_MS": "5000",  # a busy 2-core test machine,
+            "CREDITS_PORTAL_TIMEOUT_MS": "5000",  # a busy 2-core test machine
+            **(environment or {}),
         }
         self.process: subprocess.Popen | None = None
 
@@ -264,6 +267,19 @@ class Outcome:
                 stamp = None
         return times
 
+    def timeline(self) -> list[str]:
+        """Each message of SIPp's trace as "time sent|received first-line"."""
+        lines, stamp, direction = [], "", ""
+        for line in self.messages.splitlines():
+            if line.startswith("-----"):
+                stamp = " ".join(line.split()[1:3])
+            elif line.startswith("UDP message"):
+                direction = "received" if "received" in line else "sent"
+            elif line[:1].isalpha() and "SIP/2.0" in line and stamp:
+                lines.append(f"{stamp} {direction:>8} {line.strip()}")
+                stamp = ""
+        return lines
+
     def statuses(self) -> list[str]:
         """The final responses' status lines the caller received ("403 Some reason"), each
         once however often it was retransmitted."""
@@ -324,23 +340,14 @@ class Caller:
     def finish(self, process: subprocess.Popen, run: Path) -> Outcome:
         returncode = process.wait(timeout=120)
         events: dict[str, list[str]] = {}
-        for line in _settled(run / "events.log").splitlines():
+        for line in _read(run / "events.log").splitlines():
             event, _, call_id = line.rpartition(" ")
             events.setdefault(event, []).append(call_id)
-        return Outcome(returncode, events, _settled(run / "messages.log"))
+        return Outcome(returncode, events, _read(run / "messages.log"))
 
     def call(self, **kwargs) -> Outcome:
         return self.finish(*self.start(**kwargs))
 
 
-def _settled(path: Path) -> str:
-    """A SIPp trace file once it stops growing: SIPp has been seen to finish writing one a
-    moment after its process is reaped."""
-    size = -1
-    for _ in range(20):
-        current = path.stat().st_size if path.exists() else 0
-        if current == size:
-            break
-        size = current
-        time.sleep(0.1)
+def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""

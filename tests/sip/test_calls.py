@@ -12,7 +12,7 @@ from billing.models import Reservation
 from billing.services.reservations import available
 from billing.services.verify import ledger_verify
 from tests.builders import account_of, grant
-from tests.sip.harness import ROOT, missing, wait_until
+from tests.sip.harness import ROOT, Caller, Kamailio, missing, wait_until
 from usage.models import MinuteHold, UsageRecord
 
 if reason := missing():
@@ -45,22 +45,19 @@ def test_domestic_call_within_plan_minutes_billed_for_its_length(sip_org, dial):
     assert sip_org.kamailio.spooled() == []
 
 
-def test_no_credits_license_abroad_is_403_with_the_reason(sip_org, dial):
+def test_refusals_answer_with_their_reason_and_bill_nothing(sip_org, dial):
     sip_org.person("bob", "bob@contoso.example", "+14255550101", *PLAN)
     grant(sip_org.organisation, "10.00")
     outcome = dial.call(caller="bob", dialled=LONDON, hold_ms=1000)
     assert outcome.count("refused") == 1 and outcome.count("answered") == 0
     assert outcome.statuses() == ["403 Communications Credits license required"]
-    time.sleep(0.5)
-    assert records_of("bob@contoso.example") == []
-
-
-def test_unmapped_callers_and_invalid_numbers_are_refused(sip_org, dial):
+    # A caller the mapping does not know, and a number the portal finds invalid.
     outcome = dial.call(caller="mallory", dialled=DOMESTIC, hold_ms=1000)
     assert outcome.statuses() == ["403 Caller not mapped to an organisation"]
-    sip_org.person("ana", "ana@contoso.example", "+14255550100", *PLAN)
-    outcome = dial.call(caller="ana", dialled="+1425", hold_ms=1000)
+    outcome = dial.call(caller="bob", dialled="+1425", hold_ms=1000)
     assert outcome.statuses() == ["484 Invalid number"]
+    time.sleep(0.5)
+    assert UsageRecord.objects.count() == 0 and sip_org.kamailio.spooled() == []
 
 
 def test_credits_call_cut_by_kamailio_at_its_funded_time(sip_org, dial, settings):
@@ -73,13 +70,13 @@ def test_credits_call_cut_by_kamailio_at_its_funded_time(sip_org, dial, settings
     [answered] = outcome.received("SIP/2.0 200 OK")[:1]
     [cut] = outcome.received("BYE ")
     held = (cut - answered).total_seconds()
-    assert 4.5 <= held <= 6.0, held  # the funded 5 s, within the dialog timer's second
+    # The funded 5 s, within the dialog timer's tick of a second: it counts whole seconds from
+    # the tick the call was answered in, so the BYE comes up to a second early (or, on a busy
+    # machine, a fraction late).
+    assert 4.0 <= held <= 6.0, held
     [record] = wait_until(lambda: records_of("cem@contoso.example"), timeout=5)
-    assert (record.funded_by, record.duration_seconds, record.charge) == (
-        "credits",
-        5,
-        Decimal("0.05"),
-    )
+    assert (record.funded_by, record.charge) == ("credits", Decimal("0.05"))
+    assert record.duration_seconds in (4, 5)  # never more than the 5 s authorized
     account = account_of(sip_org.organisation)
     assert account.balance == Decimal("0.00") and available(account) == Decimal("0.00")
     assert Reservation.objects.get(code=record.authorization_code).status == "settled"
@@ -90,16 +87,13 @@ def test_credits_call_cut_by_kamailio_at_its_funded_time(sip_org, dial, settings
 def _keep_excerpt(kamailio, outcome, record, held: float) -> None:
     """The Kamailio log and SIPp's view of the call cut at its funded time, for the resolve note."""
     [call_id] = outcome.events["answered"]
+    wait_until(lambda: kamailio.log_lines(f"record {record.record_id} rated"), timeout=3)
     lines = [
         f"# A call cut at its funded time: answer to BYE {held:.3f} s, record {record.record_id}"
     ]
-    lines += ["## Kamailio", *kamailio.log_lines(call_id), *kamailio.log_lines(record.record_id)]
-    lines += ["## SIPp (caller)"]
-    lines += [
-        f"{stamp.isoformat()} {first}"
-        for first in ("SIP/2.0 200 OK", "BYE ")
-        for stamp in outcome.received(first)
-    ]
+    lines += ["## Kamailio", *kamailio.log_lines(call_id)]
+    lines += [line for line in kamailio.log_lines(record.record_id) if call_id not in line]
+    lines += ["## SIPp, the caller", *outcome.timeline()]
     ARTEFACTS.mkdir(exist_ok=True)
     (ARTEFACTS / "sip_cut_excerpt.txt").write_text("\n".join(lines) + "\n")
 
@@ -159,6 +153,28 @@ def test_portal_unreachable_fails_closed_but_emergency_calls_go_through(sip_org,
     api_switch.up()
     time.sleep(1.5)
     assert records_of("fay@contoso.example") == [] and sip_org.kamailio.spooled() == []
+
+
+def test_fail_open_policy_relays_and_records_the_call_once_the_portal_is_back(
+    sip_org, sip_stack, api_switch, tmp_path
+):
+    policy = {"CREDITS_PORTAL_ON_API_DOWN": "open", "CREDITS_PORTAL_FAIL_OPEN_SECONDS": "60"}
+    proxy = Kamailio(tmp_path, sip_stack.portal_url, sip_stack.next_hop, environment=policy)
+    proxy.start()
+    try:
+        sip_org.proxies.append(proxy)
+        sip_org.person("hal", "hal@contoso.example", "+14255550107", *PLAN)
+        api_switch.down()
+        outcome = Caller(tmp_path, proxy).call(caller="hal", dialled=DOMESTIC, hold_ms=2000)
+        assert outcome.count("hung up") == 1, outcome.events
+        assert wait_until(proxy.spooled, timeout=5)
+        api_switch.up()
+        [record] = wait_until(lambda: records_of("hal@contoso.example"), timeout=10)
+    finally:
+        proxy.stop()
+    # No authorization: rated like any record from the platform, by what the user may spend.
+    assert record.authorization_code == "" and record.funded_by == "plan_minutes"
+    assert 2 <= record.duration_seconds <= 3 and record.record_id.startswith("sip-")
 
 
 def test_a_call_to_a_toll_free_number_is_authorized_for_the_organiser(sip_org, dial):
