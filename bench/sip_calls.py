@@ -487,6 +487,9 @@ def check_records(step: Step, organisation: Organisation, planned: list[Call]) -
             off += 1
     step.records = {
         "missing": sum(1 for to in step.answered if not found[to]),
+        "missing_held": sum(
+            1 for c in planned if c.kind == "cut" and c.to in step.answered and not found[c.to]
+        ),
         "twice": sum(1 for to in step.answered if found[to] > 1),
         "unconnected": sum(n for to, n in found.items() if to not in step.answered),
         "duration_off": off,
@@ -627,7 +630,11 @@ def summary(steps: list[tuple[Step, Step]], args, load_before, organisation) -> 
         f"Calls connected beyond their funded time (±1 s), either side: {beyond} (aim 0);"
         f" of them the answering side never received a BYE: {callee}."
     )
-    print(f"Connected calls without a usage record: {unbilled}; with two or more: {twice} (aim 0).")
+    held = sum(a.records.get("missing_held", 0) for _r, a in steps)
+    print(
+        f"Connected calls without a usage record: {unbilled} ({held} of them held until the proxy"
+        f" cut them, {unbilled - held} hung up by the caller); with two or more: {twice} (aim 0)."
+    )
     problems = ledger_verify(organisation)
     print(f"verify_ledger {SLUG}: {'clean' if not problems else '; '.join(problems[:5])}.")
     after = os.getloadavg()
