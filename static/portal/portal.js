@@ -40,3 +40,10 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const flyout of document.querySelectorAll("details.flyout[open]")) close(flyout);
   });
 });
+
+// A table wider than its box scrolls inside it: the keyboard can reach it to scroll it too.
+window.addEventListener("load", () => {
+  for (const box of document.querySelectorAll(".table-box, .scroll")) {
+    if (box.scrollWidth > box.clientWidth && !box.hasAttribute("tabindex")) box.tabIndex = 0;
+  }
+});
