@@ -108,6 +108,15 @@ def walk(browser, base_url: str, axe_source: str, *, width: int, scheme: str) ->
         check("users-flyout")
         page.keyboard.press("Escape")
         assert page.locator("details.flyout[open]").count() == 0, "Escape closes the panel"
+        # A call's explanation in a panel beside the usage report, the report staying put.
+        page.goto("/reports/usage/")
+        page.locator("table.records td.when a").first.click()
+        page.wait_for_selector("dialog.flyout-dialog[open] h1")
+        assert page.url.endswith("/reports/usage/")
+        assert "was rated" in page.inner_text("dialog.flyout-dialog h1")
+        check("usage-record-flyout")
+        page.keyboard.press("Escape")
+        assert not page.evaluate("document.getElementById('flyout-dialog').open")
     finally:
         context.close()
     return problems
