@@ -45,11 +45,12 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 // A table wider than its box scrolls inside it: the keyboard can reach it to scroll it too.
-window.addEventListener("load", () => {
-  for (const box of document.querySelectorAll(".table-box, .scroll")) {
+const scrollersFocusable = (root) => {
+  for (const box of root.querySelectorAll(".table-box, .scroll")) {
     if (box.scrollWidth > box.clientWidth && !box.hasAttribute("tabindex")) box.tabIndex = 0;
   }
-});
+};
+window.addEventListener("load", () => scrollersFocusable(document));
 
 // A details panel (flyout) for a linked page: inside [data-flyout-links], a plain click on a
 // link that matches its selector shows that page's content in a <dialog> beside the list, the
@@ -102,6 +103,7 @@ document.addEventListener("DOMContentLoaded", () => {
       dialog.querySelector("[data-flyout-full]").href = link.href;
       dialog.addEventListener("close", () => link.focus(), { once: true });
       dialog.showModal();
+      scrollersFocusable(dialog);
     });
   }
 });

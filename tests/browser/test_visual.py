@@ -47,6 +47,11 @@ PAGES = [
 ]
 NO_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 WIDTH = "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+# The elements that reach past the window, outside the boxes that scroll by themselves.
+WIDEST = """[...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .filter((e) => !e.parentElement.closest(".table-box, .scroll, .tabs"))
+  .slice(0, 5).map((e) => e.tagName.toLowerCase() + "." + e.className)"""
 
 
 def screenshots() -> Path:
@@ -80,7 +85,10 @@ def walk(browser, base_url: str, axe_source: str, *, width: int, scheme: str) ->
             page.screenshot(path=str(folder / f"{name}-{width}-dark.png"), full_page=True)
         if width <= 390 and not page.evaluate(NO_OVERFLOW):
             wide, window = page.evaluate(WIDTH)
-            problems.append(f"{name} at {width} px ({scheme}) is {wide} px wide, not {window}")
+            culprits = page.evaluate(WIDEST)
+            problems.append(
+                f"{name} at {width} px ({scheme}) is {wide} px wide, not {window}: {culprits}"
+            )
         violations = axe_violations(page, axe_source)
         if violations:
             problems.append(
