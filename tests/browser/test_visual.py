@@ -43,6 +43,10 @@ PAGES = [
     ("audit-log", "/settings/audit-log/"),
     ("api-keys", "/settings/api-keys/"),
     ("billing-contacts", "/settings/billing-contacts/"),
+    ("alerts", "/settings/alerts/"),
+    ("fraud-guards", "/settings/fraud-guards/"),
+    ("webhooks", "/settings/webhooks/"),
+    ("spend-caps", "/users/caps/"),
     ("not-found", "/no-such-page/"),
 ]
 NO_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"

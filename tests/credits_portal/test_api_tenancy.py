@@ -49,8 +49,13 @@ def _webhook_path(organisation) -> str:
     return f"/api/v1/webhooks/{endpoint.code}"
 
 
+def _user_caps_path(organisation) -> str:
+    return _directory_user_path(organisation).replace("/licenses", "/caps")
+
+
 OBJECT_PATHS: dict[str, Callable] = {
     "/api/v1/users/{upn}/licenses": _directory_user_path,
+    "/api/v1/users/{upn}/caps": _user_caps_path,
     "/api/v1/subscriptions/{sku}/seats": _subscription_path,
     "/api/v1/webhooks/{webhook_id}": _webhook_path,
 }
