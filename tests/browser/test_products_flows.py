@@ -75,5 +75,5 @@ def test_the_pricing_lookup_answers_the_matching_line(page, look, org):
     result = page.inner_text("#lookup-result")
     assert "+49 (Germany)" in result and "0.0250 USD per minute" in result
     # The availability table answers for Germany: the plans whose minutes apply there.
-    assert "Germany (DE)" in page.inner_text("#avail-h + p + table")
+    assert "Germany (DE)" in page.inner_text("table[aria-labelledby=avail-h]")
     look("pricing-country")

@@ -77,16 +77,18 @@ def test_filter_explain_one_call_and_export_it_to_excel(page, look, org, calls):
     assert "Calls\n2\n" in totals and "Paid from credits\n0.19 USD" in totals  # 0.07 + 0.12
     look("usage-report-international")
 
+    # The call's explanation opens in a details panel over the report (issue 20).
     page.get_by_role("link", name="uk-1", exact=True).click()
-    assert page.inner_text("h1") == "How uk-1 was rated"
-    explained = page.inner_text("main dl")
+    assert page.inner_text("#flyout-dialog h1") == "How uk-1 was rated"
+    explained = page.inner_text("#flyout-dialog dl")
     assert "125 s, billed as 3 whole minutes" in explained
     assert "Outbound to +44: 0.0230 USD per minute" in explained
     assert "(3 − 0) × 0.0230 = 0.07 USD (Communications Credits" in explained
-    assert "-0.07 USD" in page.inner_text("table[aria-labelledby=lots-h]")
+    assert "-0.07 USD" in page.inner_text("#flyout-dialog table[aria-labelledby=lots-h]")
     look("usage-record")
 
-    page.go_back()
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#flyout-dialog")
     with page.expect_download() as info:
         page.click("text=Export to Excel")
     download = info.value
