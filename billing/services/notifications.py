@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -116,14 +118,20 @@ RESEND_LIMIT = timedelta(days=3)
 def notifications_resend(*, now: datetime | None = None) -> int:
     """Send the outbox's emails that were never sent (not queued while Redis was unreachable, or
     queued to a worker that died): how many were sent."""
+    return unsent_resend(
+        Notification.objects.all(), lambda pk: notification_deliver(notification_id=pk), now=now
+    )
+
+
+def unsent_resend(
+    rows: QuerySet, send: Callable[[int], int], *, now: datetime | None = None
+) -> int:
+    """Send each of `rows` (emails with `created_at` and `sent_at`) left unsent for longer than
+    RESEND_AFTER and not older than RESEND_LIMIT, oldest first, by `send(pk)`: how many went."""
     now = now or timezone.now()
-    unsent = Notification.objects.filter(
+    unsent = rows.filter(
         sent_at__isnull=True,
         created_at__lt=now - RESEND_AFTER,
         created_at__gte=now - RESEND_LIMIT,
     ).order_by("created_at")
-    return sum(
-        1
-        for pk in unsent.values_list("pk", flat=True)[:1000]
-        if notification_deliver(notification_id=pk)
-    )
+    return sum(1 for pk in unsent.values_list("pk", flat=True)[:1000] if send(pk))

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django_countries import countries
 
 from billing.services.ledger import account_for
-from billing.services.notifications import RESEND_AFTER, RESEND_LIMIT, recipients, site_url
+from billing.services.notifications import recipients, site_url, unsent_resend
 from credits_portal.celery import enqueue_on_commit
 from credits_portal.events import publish
 from credits_portal.models import Organisation
@@ -168,12 +168,4 @@ def _email(alert: PoolAlert, to: list[str]) -> None:
 def pool_alerts_resend(*, now: datetime | None = None) -> int:
     """Send the alerts whose email was never sent (not queued while Redis was unreachable, or
     queued to a worker that died), as the billing notifications' sweep does: how many."""
-    now = now or timezone.now()
-    unsent = PoolAlert.objects.filter(
-        sent_at__isnull=True,
-        created_at__lt=now - RESEND_AFTER,
-        created_at__gte=now - RESEND_LIMIT,
-    ).order_by("created_at")
-    return sum(
-        1 for pk in unsent.values_list("pk", flat=True)[:1000] if pool_alert_send(alert_id=pk)
-    )
+    return unsent_resend(PoolAlert.objects.all(), lambda pk: pool_alert_send(alert_id=pk), now=now)
