@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 from tests.browser.conftest import ARTEFACTS, ROOT, axe_violations, describe_violations
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 PASSWORD = "Visual-Demo-2026"
 WIDTHS = (1440, 390)

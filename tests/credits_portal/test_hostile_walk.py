@@ -26,7 +26,7 @@ from django.urls import reverse
 from credits_portal.permissions import Role
 from tests.credits_portal.test_views_tenancy import PAGES, PUBLIC, _objects
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 SLOW = 5.0  # seconds, on a machine shared with other test runs
 HOSTILE = [
