@@ -50,6 +50,8 @@ REFUSED_OTHERWISE = (403, "Call not authorized")
 API_DOWN = (503, "Call authorization unavailable")
 INVALID_NUMBER = (484, "Invalid number")
 DEFAULT_EMERGENCY = "112,911,999,000,110,118,119,+112,+911"
+CUT = "cut"  # the htable (kamailio.cfg) of the BYEs sent to cut calls, by Call-ID
+CALLEE_BYE_WAIT = 0.05  # seconds the answer to a caller's BYE waits for the callee's to go out
 BATCH = 1000  # records a request, the API's maximum
 
 
@@ -338,6 +340,16 @@ class kamailio:  # the class name app_python3 looks for
         return 1
 
     def ksr_reply_route(self, msg) -> int:
+        # Run before the transaction sees the reply. When the dialog cuts a call it sends BYE to
+        # the caller and then to the callee, from one process; the caller's answer, handled in
+        # another, ends the dialog, and if that happens between the two sends, Kamailio 5.6
+        # never sends the callee's ("terminating non-confirmed dialogs not supported"). So the
+        # answer to a cut call's first BYE waits until the second is out.
+        if KSR.pv.get("$rm") == "BYE" and KSR.htable.sht_get(CUT, KSR.pv.get("$ci")) == "caller":
+            call_id = KSR.pv.get("$ci")
+            deadline = time.monotonic() + CALLEE_BYE_WAIT
+            while KSR.htable.sht_get(CUT, call_id) == "caller" and time.monotonic() < deadline:
+                time.sleep(0.0005)
         return 1
 
     def ksr_onsend_route(self, msg) -> int:
@@ -358,6 +370,10 @@ class kamailio:  # the class name app_python3 looks for
         # ended the dialog first, a race it can lose: the BYE Kamailio itself sends (in the
         # dialog's context) is the reliable sign that the timeout cut the call.
         if event == "tm:local-request" and KSR.pv.get("$rm") == "BYE":
+            # The dialog sends the caller's BYE first, then the callee's (ksr_reply_route).
+            call_id = KSR.pv.get("$ci")
+            sent = "caller" if KSR.htable.sht_get(CUT, call_id) is None else "both"
+            KSR.htable.sht_sets(CUT, call_id, sent)
             self.call_ended("timeout")
         return 1
 
