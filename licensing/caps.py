@@ -66,6 +66,11 @@ def cap_str(value: Decimal | None, currency: str) -> str | None:
     return None if value is None else str(value.quantize(Decimal(1).scaleb(-_decimals(currency))))
 
 
+def user_caps_str(caps: UserCaps, currency: str) -> dict[str, str | None]:
+    """A user's caps as the API, the pages and the audit log state them (None: the default)."""
+    return {"daily": cap_str(caps.daily, currency), "monthly": cap_str(caps.monthly, currency)}
+
+
 def clean_caps(values: dict[str, object], currency: str) -> dict[str, Decimal | None]:
     """Every named cap checked; LicensingError whose `errors` names every bad field."""
     errors: dict[str, list[str]] = {}

@@ -21,6 +21,7 @@ from licensing.caps import (
     parse_caps_csv,
     user_caps,
     user_caps_set,
+    user_caps_str,
 )
 from licensing.exceptions import LicensingError
 from licensing.forms import CapDefaultsForm, CsvUploadForm, UserCapsForm
@@ -55,19 +56,8 @@ def user_caps_edit(request: HttpRequest, code) -> HttpResponse:
         before, after = user_caps_set(
             user=user, daily=form.caps["daily"], monthly=form.caps["monthly"]
         )
-        audit(
-            request,
-            "caps.user_changed",
-            user.upn,
-            before={
-                "daily": _text(before.daily, currency),
-                "monthly": _text(before.monthly, currency),
-            },
-            after={
-                "daily": _text(after.daily, currency),
-                "monthly": _text(after.monthly, currency),
-            },
-        )
+        before, after = user_caps_str(before, currency), user_caps_str(after, currency)
+        audit(request, "caps.user_changed", user.upn, before=before, after=after)
         messages.success(request, f"Spend caps of {user.display_name} saved.")
         return redirect("licensing:user", code=user.code)
     status = 400 if form.is_bound and form.errors else 200

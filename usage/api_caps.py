@@ -13,7 +13,14 @@ from billing.money import quantum
 from credits_portal.api import admin_auth
 from credits_portal.api_input import Text
 from credits_portal.audit import audit
-from licensing.caps import cap_str, caps_defaults, caps_text, clean_caps, user_caps, user_caps_set
+from licensing.caps import (
+    caps_defaults,
+    caps_text,
+    clean_caps,
+    user_caps,
+    user_caps_set,
+    user_caps_str,
+)
 from licensing.models import DirectoryUser
 from usage.services.caps import spend_of
 
@@ -67,8 +74,7 @@ def _out(request: HttpRequest, user: DirectoryUser) -> dict:
     return {
         "upn": user.upn,
         "currency": currency,
-        "daily": cap_str(own.daily, currency),
-        "monthly": cap_str(own.monthly, currency),
+        **user_caps_str(own, currency),
         "default_daily": defaults["user_daily"],
         "default_monthly": defaults["user_monthly"],
         "organisation_daily": defaults["organisation_daily"],
@@ -94,17 +100,6 @@ def caps_put(request: HttpRequest, upn: Text(254), payload: CapsIn):
     )
     before, after = user_caps_set(user=user, daily=caps["daily"], monthly=caps["monthly"])
     currency = str(request.organisation.currency)
-    audit(
-        request,
-        "caps.user_changed",
-        user.upn,
-        before={
-            "daily": cap_str(before.daily, currency),
-            "monthly": cap_str(before.monthly, currency),
-        },
-        after={
-            "daily": cap_str(after.daily, currency),
-            "monthly": cap_str(after.monthly, currency),
-        },
-    )
+    before, after = user_caps_str(before, currency), user_caps_str(after, currency)
+    audit(request, "caps.user_changed", user.upn, before=before, after=after)
     return _out(request, user)
