@@ -2,10 +2,10 @@
 report's dimensions, kept exact with the records.
 
 - `aggregates_add`: ingest adds the records it has just inserted, in the same transaction and
-  under the same account lock, with one set-based upsert (a duplicate record is never inserted,
-  so it adds nothing).
+  under the same usage lock (usage/services/locks.py), with one set-based upsert (a duplicate
+  record is never inserted, so it adds nothing).
 - `aggregates_rebuild`: the organisation's aggregates recomputed from its records, under the
-  account lock that ingest takes, so no batch lands between the delete and the insert.
+  usage lock that ingest takes, so no batch lands between the delete and the insert.
 - `AGGREGATE_CHECKS`: `verify_ledger`'s rule that the aggregates equal the records.
 - The reads of the report (`usage_totals`, `usage_daily`) and of the funding planner
   (`credit_spend`). Every filter of the report is a dimension of the aggregates except the
@@ -28,10 +28,10 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from billing.services.ledger import lock_account_of
 from credits_portal.models import Organisation
 from licensing.models import DirectoryUser
 from usage.models import CallType, DailyUsage, FundedBy, UsageRecord
+from usage.services.locks import lock_usage_of
 from usage.services.spend_cache import spend_changed
 
 KEY = ("organisation_id", "day", "kind", "type", "funded_by", "domestic", "to_country")
@@ -99,7 +99,7 @@ def aggregates_rebuild(*, organisation: Organisation) -> int:
     with transaction.atomic():
         # Ingest adds a batch's records and their aggregates under this lock: none lands between
         # the delete and the insert below, and none is counted twice.
-        lock_account_of(organisation)
+        lock_usage_of(organisation)
         spend_changed([organisation.pk])
         with connection.cursor() as cursor:
             cursor.execute(

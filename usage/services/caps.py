@@ -6,9 +6,9 @@ Spend counted against a cap = what the calls cost (the user's records, through t
 user) plus what open authorizations may still cost (`CapHold`s whose record has not come and
 that have not expired). A capped caller never takes the reservation's lock-free fast path: every
 capped authorization of an organisation reads the spend and writes its hold holding the account's
-row lock (`account_held`), which ingest also holds while it adds records, so no two concurrent
-calls together pass a cap. A call is refused with `cap_reached`, or its `max_seconds` shortened
-to what the cap leaves.
+row lock (`account_held`), so no two concurrent calls together pass a cap; the spend is read in
+one statement, and ingest commits a record and so ends its hold's count in one transaction. A
+call is refused with `cap_reached`, or its `max_seconds` shortened to what the cap leaves.
 
 Warnings at 75 % and 90 % of a user's monthly cap, and "reached" for any cap (the `cap.reached`
 event and an email), are made at most once per cap and period (`CapNotice`'s unique

@@ -8,7 +8,9 @@ passed in); removing a license can shrink it below used + held, which is why `ve
 checks what it can: held = Σ open holds, and neither held nor used below zero.
 
 Lock order, so that no two of these wait on each other in a cycle: ingest locks its holds, then
-their pools; authorization locks one pool and inserts a new hold (no one else can wait on it);
+their pools, then (for its debits) the account (usage/services/locks.py); authorization locks
+one pool, or the account, in a statement of its own, and inserts a new hold (no one else can
+wait on it);
 the minute task skips any pool or hold that is locked, and frees it a minute later.
 """
 

@@ -1,10 +1,10 @@
 """Usage records from the platform: rated, funded and stored, a batch in one transaction.
 
 Each record is checked on its own (a bad one is `rejected` with a reason, the good ones beside it
-go through) and is idempotent by its `id`: under the account's row lock the batch learns which
-ids were already recorded (`duplicate`, charged nothing again) and inserts the rest with one
-statement; the credit-funded ones are debited together (`funds_debit_many`), one ledger reference
-per record.
+go through) and is idempotent by its `id`: under the organisation's usage lock
+(usage/services/locks.py) the batch learns which ids were already recorded (`duplicate`, charged
+nothing again) and inserts the rest with one statement; the credit-funded ones are debited
+together (`funds_debit_many`) under the account's row lock, one ledger reference per record.
 
 A record that names a valid authorization (one of this organisation's, open, or expired no
 longer ago than ingest takes records; not used by another record) is always rated, within what
@@ -38,6 +38,7 @@ from usage.services import rating
 from usage.services.aggregates import aggregates_add
 from usage.services.holds import holds_authorizing, holds_settle, late_record
 from usage.services.ingest_parse import Parsed, Rejected, Window, clean_record_id, parse_record
+from usage.services.locks import lock_usage_of
 from usage.services.pool_alerts import pool_alerts_check
 from usage.services.pools import PoolSizes, month_of, pool_sizes_now
 from usage.services.rates import RateTable
@@ -153,12 +154,13 @@ def usage_ingest(
     # The catalogue and the rate card as they are now: they decide what is charged.
     batch = _Batch(organisation, rating.rules_now(), RateTable(currency))
     with transaction.atomic():
-        # The account's lock serialises this organisation's batches: the duplicate check below
-        # and the insert after it cannot interleave with another batch's.
-        account = lock_account_of(organisation)
+        # The usage lock serialises this organisation's batches: the duplicate check below and
+        # the insert after it cannot interleave with another batch's. The account's row lock,
+        # which authorizations wait for, is taken only for the debits at the end.
+        lock_usage_of(organisation)
         existing = _recorded(organisation, [p.id for p in parsed])
         codes = [p.authorization for p in parsed if p.authorization and p.id not in existing]
-        batch.authorize(account.pk, codes)
+        batch.authorize(codes)
         batch.lock_pools(_pools_wanted(batch, [p for p in parsed if p.id not in existing]))
         new_records: list[_Rated] = []
         debits: list[DebitLine] = []
@@ -190,10 +192,14 @@ def usage_ingest(
         holds_settle(holds=batch.settled, now=batch.now)
         batch.save_pools()
         pool_alerts_check(organisation=organisation, pools=batch.pools, now=batch.now)
-        if debits:
-            funds_debit_many(account=account, lines=debits)
-        if settled:
-            reservations_close(account=account, codes=settled, status=Reservation.Status.SETTLED)
+        if debits or settled:
+            account = lock_account_of(organisation)
+            if debits:
+                funds_debit_many(account=account, lines=debits)
+            if settled:
+                reservations_close(
+                    account=account, codes=settled, status=Reservation.Status.SETTLED
+                )
     for index, result in enumerate(results):
         if result is not None and result.status == "duplicate" and result.charge is None:
             results[index] = _repeat(results[first_of[result.id]])
@@ -275,11 +281,13 @@ class _Batch:
     def __post_init__(self) -> None:
         self.currency = str(self.organisation.currency)
 
-    def authorize(self, account_id: int, codes: list[str]) -> None:
+    def authorize(self, codes: list[str]) -> None:
         """The authorizations these codes name that may still fund a record: the minute holds
         (locked before any pool) and the credit reservations of this organisation."""
         self.holds = holds_authorizing(organisation=self.organisation, codes=codes, now=self.now)
-        reservations = Reservation.objects.filter(account_id=account_id, code__in=codes).filter(
+        reservations = Reservation.objects.filter(
+            account__organisation=self.organisation, code__in=codes
+        ).filter(
             Q(status=Reservation.Status.OPEN)
             | Q(status=Reservation.Status.RELEASED, expires_at__gt=self.now - late_record())
         )

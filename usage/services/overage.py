@@ -22,13 +22,14 @@ from billing.services.invoices import invoice_issue
 from billing.services.ledger import lock_account_of
 from credits_portal.models import Organisation
 from usage.models import FundedBy, OverageInvoice, UsageRecord
+from usage.services.locks import lock_usage_of
 from usage.services.pools import month_of
 
 PAYMENT_TERMS_DAYS = 30
 
 
 class OverageMismatch(RuntimeError):
-    """The records marked are not the ones summed: one was stored without the account's lock."""
+    """The records marked are not the ones summed: one was stored without the usage lock."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ def overage_invoice_organisation(
     """One invoice, due in 30 days, of every overage record of `organisation` not yet billed that
     started before `before`, a line per month; None when there is none. Bills a record once."""
     with transaction.atomic():
-        # The account's lock serialises runs and ingest's inserts: the records summed here are
-        # the ones marked below, and a concurrent run finds them marked.
+        # The usage lock serialises runs and ingest's inserts: the records summed here are the
+        # ones marked below, and a concurrent run finds them marked. The account's, for the
+        # invoice, after it (usage/services/locks.py).
+        lock_usage_of(organisation)
         account = lock_account_of(organisation)
         unbilled = _unbilled(before).filter(organisation=organisation)
         sums = (

@@ -7,7 +7,7 @@ from usage.services.aggregates import aggregates_rebuild
 class Command(BaseCommand):
     help = (
         "Recompute the daily usage aggregates from the usage records, of one organisation (by "
-        "slug) or of every one; each under its account's lock, so ingest may keep running."
+        "slug) or of every one; each under its usage lock, so ingest may keep running."
     )
 
     def add_arguments(self, parser):
