@@ -509,3 +509,62 @@ def test_a_record_days_late_for_a_released_hold_is_still_rated(person, rated):
     assert MinuteHold.objects.get().status == "settled"
     assert account_of(rated).debt == Decimal("0.21")
     assert ledger_verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_being_rated_does_not_hold_up_credit_authorizations(person, rated):
+    """Ingest takes the account's row lock only for its debits (usage/services/locks.py): while a
+    batch of the same organisation is still being rated, a credit-funded call is authorized at
+    once. Waiting for the batch would end in the lock timeout set below, an error, not a pass."""
+    import threading
+    from unittest import mock
+
+    from django.db import connection
+
+    from usage.services import ingest
+
+    person("ana", "US", "AUDIO_CONF", "COMMS_CREDITS")
+    grant(rated, "10")
+    toll_free = {"organisation": rated, "upn": ANA, "call_type": "toll_free_dial_in"}
+    first = call_authorize(**toll_free, to="+18005550100")
+    record = {
+        "id": "call-being-rated",
+        "kind": "call",
+        "type": "toll_free_dial_in",
+        "user": ANA,
+        "from": "+14255550100",
+        "to": "+18005550100",
+        "started_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "duration_seconds": 120,
+        "authorization_id": first.authorization_id,
+    }
+    rating, go_on = threading.Event(), threading.Event()
+    add = ingest.aggregates_add
+
+    def paused(**kwargs) -> None:  # the batch stops after its records and aggregates are in
+        add(**kwargs)
+        rating.set()
+        assert go_on.wait(10)
+
+    results, decisions = [], []
+
+    def step(i: int) -> None:
+        if i == 0:
+            results.extend(usage_ingest(organisation=rated, records=[record]))
+            return
+        assert rating.wait(10)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '2s'")
+            decisions.append(call_authorize(**toll_free, to="+18005550199"))
+        finally:
+            go_on.set()
+
+    with mock.patch.object(ingest, "aggregates_add", paused):
+        assert at_once(step, 2) == []
+    [second] = decisions
+    assert second.allowed and second.funded_by == "credits"
+    assert [r.status for r in results] == ["rated"]
+    statuses = dict(Reservation.objects.values_list("code", "status"))
+    assert statuses == {first.authorization_id: "settled", second.authorization_id: "open"}
+    assert ledger_verify() == []
