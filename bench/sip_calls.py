@@ -37,7 +37,6 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +53,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from bench.platform_api import Numbers  # noqa: E402
+from bench.sip_traces import T1_MS, Call, Step, beyond_funded, read_callee, read_trace  # noqa: E402
 from billing.services.ledger import account_for  # noqa: E402
 from billing.services.purchases import funds_grant  # noqa: E402
 from billing.services.verify import ledger_verify  # noqa: E402
@@ -72,7 +72,6 @@ SLUG = "bench-sip"
 USERS = 200
 DOMAIN = "sip.bench.example"
 SKUS = {"PHONE_SYSTEM", "CALLING_DOMESTIC", "COMMS_CREDITS"}
-T1_MS = 500  # SIP's retransmission timer: a UAC past it sends its INVITE again
 AIM_RATE, AIM_ADDED_P99_MS = 50, 20
 
 
@@ -139,13 +138,6 @@ def mapping(key: str) -> dict:
             for n in range(USERS)
         },
     }
-
-
-@dataclass
-class Call:
-    user: int
-    to: str
-    kind: str  # "hangup" or "cut"
 
 
 def calls(count: int, numbers: Numbers) -> list[Call]:
@@ -340,40 +332,6 @@ def portal_alone(base: str, key: str, numbers: Numbers, count: int = 40) -> str:
 # --- One rate through one proxy ----------------------------------------------------------------
 
 
-@dataclass
-class Step:
-    mode: str
-    rate: int
-    offered: int
-    span: float = 0.0  # seconds from the first INVITE to the last
-    answered: dict[str, float] = field(default_factory=dict)  # number called: seconds connected
-    finals: Counter = field(default_factory=Counter)  # refusals and errors, by status
-    unanswered: int = 0  # no final answer at all
-    pdd: list[float] = field(default_factory=list)  # ms, INVITE to the first 180/200
-    cut: list[float] = field(default_factory=list)  # seconds connected, calls the proxy cut
-    overruns: int = 0  # calls the proxy should have cut and did not
-    callee: dict[str, float] = field(default_factory=dict)  # number: the answering side's time
-    early: int = 0  # calls cut before they hung up (they were funded for longer)
-    load: float = 0.0
-    records: dict = field(default_factory=dict)  # the usage records' checks (authorize only)
-
-    @property
-    def rate_kept(self) -> float:
-        return (self.offered - 1) / self.span if self.span else 0.0
-
-    def p(self, percent: float) -> float:
-        ordered = sorted(self.pdd) or [float("nan")]
-        return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
-
-    @property
-    def failed(self) -> int:
-        return self.offered - len(self.answered)
-
-    @property
-    def sustained(self) -> bool:
-        return not self.failed and self.rate_kept >= 0.95 * self.rate and self.p(99) < T1_MS
-
-
 def run_step(mode: str, port: int, rate: int, planned: list[Call], procs: Processes, args) -> Step:
     work = procs.work / f"{mode}-{rate}"
     work.mkdir()
@@ -394,83 +352,11 @@ def run_step(mode: str, port: int, rate: int, planned: list[Call], procs: Proces
         subprocess.run(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, check=False)
     step = Step(mode, rate, len(planned), load=os.getloadavg()[0])
     trace = next(work.glob("uac_*_shortmessages.log"), None)
-    ids = _read_trace(step, trace.read_text().splitlines() if trace else [], planned)
+    ids = read_trace(step, trace.read_text().splitlines() if trace else [], planned)
     time.sleep(1)  # the answering SIPp writes its trace a moment later
     answering = next(procs.work.glob("uas_*_shortmessages.log"), None)
-    _read_callee(step, answering.read_text().splitlines() if answering else [], ids)
+    read_callee(step, answering.read_text().splitlines() if answering else [], ids)
     return step
-
-
-def _messages(lines: list[str]):
-    """SIPp's message trace, one line a message: date, time, epoch, S/R, Call-ID, CSeq, the
-    first line."""
-    for line in lines:
-        parts = line.split("\t")
-        if len(parts) >= 7:
-            yield float(parts[2]), parts[3], parts[4], parts[5], parts[6]
-
-
-def _read_trace(step: Step, lines: list[str], planned: list[Call]) -> dict[str, Call]:
-    """Each call's moments as the caller saw them; the calls by Call-ID."""
-    moments: dict[int, dict[str, float]] = {}
-    finals: dict[int, int] = {}
-    ids: dict[str, Call] = {}
-    for at, direction, call_id, cseq, first in _messages(lines):
-        number = int(call_id.split("-", 1)[0])
-        ids[call_id] = planned[number - 1]
-        seen = moments.setdefault(number, {})
-        if direction == "S" and first.startswith("INVITE "):
-            seen.setdefault("invite", at)
-        elif direction == "S" and first.startswith("BYE "):
-            seen.setdefault("bye_out", at)
-        elif direction == "R" and first.startswith("BYE "):
-            seen.setdefault("bye_in", at)
-        elif direction == "R" and cseq.endswith(" INVITE") and first.startswith("SIP/2.0 "):
-            status = int(first.split()[1])
-            if status in (180, 200):
-                seen.setdefault("ring", at)
-            if status == 200:
-                seen.setdefault("answer", at)
-            elif status >= 300:
-                finals.setdefault(number, status)
-    invites = [m["invite"] for m in moments.values() if "invite" in m]
-    step.span = max(invites) - min(invites) if invites else 0.0
-    for number, seen in moments.items():
-        call = planned[number - 1]
-        if "answer" not in seen:
-            if number in finals:
-                step.finals[finals[number]] += 1
-            else:
-                step.unanswered += 1
-            continue
-        step.pdd.append((seen["ring"] - seen["invite"]) * 1000)
-        bye_in, bye_out = seen.get("bye_in", float("inf")), seen.get("bye_out", float("inf"))
-        ended = min(bye_in, bye_out)
-        step.answered[call.to] = ended - seen["answer"]
-        if call.kind == "cut" and bye_in < bye_out:
-            step.cut.append(ended - seen["answer"])
-        elif call.kind == "cut":
-            step.overruns += 1
-        elif bye_in < bye_out:
-            step.early += 1
-    step.unanswered += step.offered - len(moments)
-    return ids
-
-
-def _read_callee(step: Step, lines: list[str], ids: dict[str, Call]) -> None:
-    """How long the answering side stayed connected: from its 200 to the BYE it received (a
-    call it never received a BYE for is connected still)."""
-    answered: dict[str, float] = {}
-    for at, direction, call_id, cseq, first in _messages(lines):
-        call = ids.get(call_id)
-        if call is None or call.to not in step.answered:
-            continue
-        if direction == "S" and first.startswith("SIP/2.0 200") and cseq.endswith(" INVITE"):
-            answered.setdefault(call.to, at)
-        elif direction == "R" and first.startswith("BYE ") and call.to in answered:
-            step.callee.setdefault(call.to, at - answered[call.to])
-    for to in step.answered:
-        step.callee.setdefault(to, float("inf"))
 
 
 def check_records(step: Step, organisation: Organisation, planned: list[Call]) -> None:
@@ -497,15 +383,6 @@ def check_records(step: Step, organisation: Organisation, planned: list[Call]) -
 
 
 # --- The run -----------------------------------------------------------------------------------
-
-
-def beyond_funded(step: Step, funded: int) -> int:
-    """Calls either side of which stayed connected more than a second past the funded time."""
-    return sum(
-        1
-        for to, seconds in step.answered.items()
-        if max(seconds, step.callee.get(to, 0.0)) > funded + 1
-    )
 
 
 def row(relay: Step, authorize: Step, funded: int) -> str:
