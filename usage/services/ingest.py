@@ -304,6 +304,7 @@ class _Batch:
         keys -= self.pools.keys()
         if not keys:
             return
+        sizes = self.sizes  # counted before the rows are locked: plan-funded calls wait for them
         organisation = self.organisation
         PoolUsage.objects.bulk_create(
             [
@@ -317,7 +318,7 @@ class _Batch:
             wanted |= Q(month=month, category=category, country=country)
         rows = PoolUsage.objects.filter(wanted, organisation=organisation).order_by("pk")
         for row in rows.select_for_update():
-            size = self.sizes.size(row.category, row.country)
+            size = sizes.size(row.category, row.country)
             self.pools[(row.month, row.category, row.country)] = _Pool(
                 row.pk, size, row.used, row.held
             )
