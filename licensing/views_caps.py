@@ -47,10 +47,7 @@ def user_caps_edit(request: HttpRequest, code) -> HttpResponse:
     form = UserCapsForm(
         request.POST or None,
         currency=currency,
-        initial={
-            "daily": _text(current.daily, currency),
-            "monthly": _text(current.monthly, currency),
-        },
+        initial={name: value or "" for name, value in user_caps_str(current, currency).items()},
     )
     if request.method == "POST" and form.is_valid():
         before, after = user_caps_set(

@@ -345,11 +345,12 @@ class kamailio:  # the class name app_python3 looks for
         # another, ends the dialog, and if that happens between the two sends, Kamailio 5.6
         # never sends the callee's ("terminating non-confirmed dialogs not supported"). So the
         # answer to a cut call's first BYE waits until the second is out.
-        if KSR.pv.get("$rm") == "BYE" and KSR.htable.sht_get(CUT, KSR.pv.get("$ci")) == "caller":
-            call_id = KSR.pv.get("$ci")
-            deadline = time.monotonic() + CALLEE_BYE_WAIT
-            while KSR.htable.sht_get(CUT, call_id) == "caller" and time.monotonic() < deadline:
-                time.sleep(0.0005)
+        if KSR.pv.get("$rm") != "BYE":
+            return 1
+        call_id = KSR.pv.get("$ci")
+        deadline = time.monotonic() + CALLEE_BYE_WAIT
+        while KSR.htable.sht_get(CUT, call_id) == "caller" and time.monotonic() < deadline:
+            time.sleep(0.0005)
         return 1
 
     def ksr_onsend_route(self, msg) -> int:
